@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Default backend timeouts.
+const (
+	DefaultBackendConnect = 10 * time.Second
+	DefaultBackendLogin   = 15 * time.Second
+	backendLine           = 64 << 10 // a backend's CAPABILITY line can be long
+)
+
+// Backend says how to reach one plaintext backend server.
+type Backend struct {
+	Address   string        // host:port, or unix:/path
+	Connect   time.Duration // dial timeout (default 10s)
+	Login     time.Duration // greeting + login reply timeout (default 15s)
+	Keepalive time.Duration // TCP keepalive period; 0 = Go's default
+	// Dial replaces net.Dialer, for tests.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	lastOK atomic.Int64 // unix nanoseconds of the last successful dial
+}
+
+// Network and address to dial.
+func (b *Backend) target() (network, addr string) {
+	if p, ok := strings.CutPrefix(b.Address, "unix:"); ok {
+		return "unix", p
+	}
+	return "tcp", b.Address
+}
+
+// Open dials the backend and wraps it in a Conn whose reads time out after
+// the login timeout.
+func (b *Backend) Open(ctx context.Context) (*Conn, error) {
+	connect := b.Connect
+	if connect <= 0 {
+		connect = DefaultBackendConnect
+	}
+	login := b.Login
+	if login <= 0 {
+		login = DefaultBackendLogin
+	}
+	network, addr := b.target()
+	dctx, cancel := context.WithTimeout(ctx, connect)
+	defer cancel()
+	var c net.Conn
+	var err error
+	if b.Dial != nil {
+		c, err = b.Dial(dctx, network, addr)
+	} else {
+		d := net.Dialer{KeepAlive: b.Keepalive}
+		c, err = d.DialContext(dctx, network, addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dial backend %s: %w", b.Address, err)
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	b.lastOK.Store(time.Now().UnixNano())
+	return NewConn(c, Limits{Line: backendLine, Idle: login, Total: login, Write: login}), nil
+}
+
+// LastReached is when the backend last accepted a connection (zero if never).
+func (b *Backend) LastReached() time.Time {
+	n := b.lastOK.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}

@@ -1,0 +1,300 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors returned by Conn reads. Protocol handlers map them to the wire
+// (IMAP BYE, POP3 -ERR) in one place.
+var (
+	// ErrShutdown means the server is shutting down; the handler should
+	// send its "unavailable" goodbye and return.
+	ErrShutdown = errors.New("proxy: server shutting down")
+	// ErrIdle means the peer sent nothing for Limits.Idle.
+	ErrIdle = errors.New("proxy: idle timeout")
+	// ErrTotalTime means the pre-authentication phase lasted longer than Limits.Total.
+	ErrTotalTime = errors.New("proxy: session time limit")
+	// ErrTLSActive means STARTTLS was requested on a connection already under TLS.
+	ErrTLSActive = errors.New("proxy: tls already active")
+)
+
+// LimitError reports that a peer crossed a configured bound. Its Limit names
+// the bound so that the reply can name it too.
+type LimitError struct {
+	Limit string // "line length", "literal size", ...
+	Max   int64
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("proxy: %s limit exceeded (max %d)", e.Limit, e.Max)
+}
+
+const readerSize = 4096
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerSize) }}
+
+// Conn is one side of a proxied session during the pre-authentication phase:
+// bounded line reads, deadlines derived from the limits, and a TLS upgrade
+// that never carries plaintext bytes across the boundary.
+type Conn struct {
+	raw     net.Conn // the TCP (or unix) connection
+	c       net.Conn // raw, or a *tls.Conn over it
+	r       *bufio.Reader
+	tls     *tls.Conn
+	limits  Limits
+	start   time.Time
+	now     func() time.Time
+	stopped atomic.Bool
+
+	bytesIn, bytesOut int64
+}
+
+// NewConn wraps c with the given limits. The total-time clock starts now.
+func NewConn(c net.Conn, l Limits) *Conn {
+	l = l.withDefaults()
+	r := readerPool.Get().(*bufio.Reader)
+	r.Reset(c)
+	cc := &Conn{raw: c, c: c, r: r, limits: l, now: time.Now}
+	cc.start = cc.now()
+	return cc
+}
+
+// Limits returns the limits in force on c.
+func (c *Conn) Limits() Limits { return c.limits }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
+
+// NetConn is the current transport: the TLS connection once TLS is up.
+func (c *Conn) NetConn() net.Conn { return c.c }
+
+// TLS returns the TLS state, or nil before TLS.
+func (c *Conn) TLS() *tls.ConnectionState {
+	if c.tls == nil {
+		return nil
+	}
+	st := c.tls.ConnectionState()
+	return &st
+}
+
+// IsTLS reports whether the connection is under TLS.
+func (c *Conn) IsTLS() bool { return c.tls != nil }
+
+// Buffered is how many bytes the peer sent that have been read from the
+// socket but not yet consumed.
+func (c *Conn) Buffered() int {
+	if c.r == nil {
+		return 0
+	}
+	return c.r.Buffered()
+}
+
+// Stop makes the current and every later read fail with ErrShutdown. Writes
+// still work, so the handler can say goodbye.
+func (c *Conn) Stop() {
+	c.stopped.Store(true)
+	c.c.SetReadDeadline(time.Unix(1, 0))
+}
+
+// readDeadline is the earlier of the idle and total-time deadlines.
+func (c *Conn) armRead() error {
+	if c.stopped.Load() {
+		return ErrShutdown
+	}
+	now := c.now()
+	d := now.Add(c.limits.Idle)
+	if c.limits.Total > 0 {
+		end := c.start.Add(c.limits.Total)
+		if !end.After(now) {
+			return ErrTotalTime
+		}
+		if end.Before(d) {
+			d = end
+		}
+	}
+	return c.c.SetReadDeadline(d)
+}
+
+// readErr turns a deadline into the limit that caused it.
+func (c *Conn) readErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if c.stopped.Load() {
+		c.c.SetReadDeadline(time.Time{})
+		return ErrShutdown
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if c.limits.Total > 0 && !c.now().Before(c.start.Add(c.limits.Total)) {
+			return ErrTotalTime
+		}
+		return ErrIdle
+	}
+	return err
+}
+
+// ReadLine reads one line and returns it without its line ending (CRLF, or a
+// bare LF). The slice is the caller's. A line longer than Limits.Line gives a
+// *LimitError.
+func (c *Conn) ReadLine() ([]byte, error) {
+	if err := c.armRead(); err != nil {
+		return nil, err
+	}
+	var line []byte
+	for {
+		frag, err := c.r.ReadSlice('\n')
+		if len(line)+len(frag) > c.limits.Line+2 {
+			return nil, &LimitError{Limit: "line length", Max: int64(c.limits.Line)}
+		}
+		line = append(line, frag...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return nil, c.readErr(err)
+		}
+		break
+	}
+	c.bytesIn += int64(len(line))
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) > c.limits.Line {
+		return nil, &LimitError{Limit: "line length", Max: int64(c.limits.Line)}
+	}
+	return line, nil
+}
+
+// ReadFull fills p, for literals whose size the protocol has already checked.
+func (c *Conn) ReadFull(p []byte) error {
+	for len(p) > 0 {
+		if err := c.armRead(); err != nil {
+			return err
+		}
+		n, err := c.r.Read(p)
+		c.bytesIn += int64(n)
+		p = p[n:]
+		if err != nil {
+			return c.readErr(err)
+		}
+	}
+	return nil
+}
+
+// Write writes p in full with the write timeout.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.c.SetWriteDeadline(c.now().Add(c.limits.Write))
+	n, err := c.c.Write(p)
+	c.bytesOut += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("write: %w", err)
+	}
+	return n, nil
+}
+
+// WriteString is Write for a string.
+func (c *Conn) WriteString(s string) error {
+	_, err := c.Write([]byte(s))
+	return err
+}
+
+// StartTLS upgrades the connection to TLS as a server. Bytes the peer sent
+// after the STARTTLS command and before the handshake are discarded, never
+// read as commands (CVE-2011-0411); discarded reports how many. The reader is
+// rebuilt over the TLS connection.
+func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) (discarded int, err error) {
+	if c.tls != nil {
+		return 0, ErrTLSActive
+	}
+	discarded = c.r.Buffered()
+	c.r.Discard(discarded)
+	c.r.Reset(nil)
+	t := tls.Server(&recordConn{Conn: c.raw}, cfg)
+	if err := c.handshake(ctx, t); err != nil {
+		return discarded, err
+	}
+	c.c, c.tls = t, t
+	c.r.Reset(t)
+	return discarded, nil
+}
+
+// StartTLSClient upgrades a backend connection to TLS as a client.
+func (c *Conn) StartTLSClient(ctx context.Context, cfg *tls.Config) error {
+	if c.tls != nil {
+		return ErrTLSActive
+	}
+	c.r.Discard(c.r.Buffered())
+	t := tls.Client(c.raw, cfg)
+	if err := c.handshake(ctx, t); err != nil {
+		return err
+	}
+	c.c, c.tls = t, t
+	c.r.Reset(t)
+	return nil
+}
+
+func (c *Conn) handshake(ctx context.Context, t *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, c.limits.Handshake)
+	defer cancel()
+	if err := t.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	return nil
+}
+
+// Detach ends the line-oriented phase: it returns the transport and a copy of
+// any bytes already read but not consumed (a client's pipelined commands), and
+// gives the reader back to the pool. c must not be used afterwards.
+func (c *Conn) Detach() (net.Conn, []byte) {
+	var pending []byte
+	if n := c.r.Buffered(); n > 0 {
+		pending = make([]byte, n)
+		c.r.Read(pending)
+	}
+	if c.tls != nil {
+		pending = drainTLS(c.tls, pending)
+	}
+	c.r.Reset(nil)
+	readerPool.Put(c.r)
+	c.r = nil
+	c.c.SetDeadline(time.Time{})
+	return c.c, pending
+}
+
+// Close closes the transport and returns the reader to the pool.
+func (c *Conn) Close() error {
+	if c.r != nil {
+		c.r.Reset(nil)
+		readerPool.Put(c.r)
+		c.r = nil
+	}
+	return c.c.Close()
+}
+
+// Counts returns the bytes read from and written to the peer so far.
+func (c *Conn) Counts() (in, out int64) { return c.bytesIn, c.bytesOut }
+
+// drainTLS appends the decrypted bytes crypto/tls still holds from a record
+// that did not fit the line reader. A deadline in the past makes the read
+// return at once when nothing is held; a timeout does not break a tls.Conn.
+func drainTLS(t *tls.Conn, pending []byte) []byte {
+	t.SetReadDeadline(time.Unix(1, 0))
+	var buf [4096]byte
+	for {
+		n, err := t.Read(buf[:])
+		pending = append(pending, buf[:n]...)
+		if err != nil || n == 0 {
+			return pending
+		}
+	}
+}

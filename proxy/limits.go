@@ -1,0 +1,55 @@
+package proxy
+
+import "time"
+
+// Default limits. Each is documented in README.md's configuration reference.
+const (
+	DefaultLine            = 8192
+	DefaultLiteral         = 8192
+	DefaultCommands        = 50
+	DefaultInvalidCommands = 5
+	// DefaultIdle is the pre-login idle limit: RFC 9051 section 5.4 asks
+	// that a pre-authentication autologout timer be at least 1 minute.
+	DefaultIdle      = 60 * time.Second
+	DefaultTotal     = 3 * time.Minute
+	DefaultHandshake = 10 * time.Second
+	DefaultWrite     = 60 * time.Second
+)
+
+// Limits bound one client's pre-authentication phase. Zero values mean the
+// defaults above.
+type Limits struct {
+	Line            int           // longest command line, bytes (CRLF excluded)
+	Literal         int           // largest literal, bytes
+	Commands        int           // commands per connection before login
+	InvalidCommands int           // rejected commands before the connection is closed
+	Idle            time.Duration // longest silence before login
+	Total           time.Duration // longest pre-login phase
+	Handshake       time.Duration // longest TLS handshake
+	Write           time.Duration // longest blocked write
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.Line, DefaultLine)
+	def(&l.Literal, DefaultLiteral)
+	def(&l.Commands, DefaultCommands)
+	def(&l.InvalidCommands, DefaultInvalidCommands)
+	defDur(&l.Idle, DefaultIdle)
+	defDur(&l.Total, DefaultTotal)
+	defDur(&l.Handshake, DefaultHandshake)
+	defDur(&l.Write, DefaultWrite)
+	return l
+}
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits { return l.withDefaults() }

@@ -1,0 +1,289 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultMaxConns caps connections across all listeners.
+const DefaultMaxConns = 20000
+
+// Listener is one listening socket and what to do with its connections.
+type Listener struct {
+	Name      string // unique, for logs and metrics
+	Protocol  string // "imap" or "pop3", for logs and metrics
+	Address   string
+	Mode      TLSMode
+	TLS       *tls.Config
+	Backend   *Backend
+	Handler   Handler
+	Limits    Limits
+	MaxConns  int           // per-listener cap; 0 means none
+	Keepalive time.Duration // TCP keepalive period; 0 means Go's default
+
+	ln    net.Listener
+	conns atomic.Int64
+}
+
+// Addr is the bound address, once the server has started.
+func (l *Listener) Addr() net.Addr {
+	if l.ln == nil {
+		return nil
+	}
+	return l.ln.Addr()
+}
+
+// Server accepts connections on its listeners, runs each through its
+// protocol handler and relays the logged-in ones.
+type Server struct {
+	Listeners []*Listener
+	Log       *slog.Logger
+	MaxConns  int           // across all listeners (default DefaultMaxConns)
+	Drain     time.Duration // how long relayed sessions get at shutdown
+	// Listen replaces net.Listen, for tests.
+	Listen func(network, address string) (net.Listener, error)
+
+	conns      atomic.Int64
+	nextID     atomic.Uint64
+	wg         sync.WaitGroup
+	relayWG    sync.WaitGroup
+	preCtx     context.Context
+	preCancel  context.CancelFunc
+	relayCtx   context.Context
+	relayStop  context.CancelFunc
+	acceptWG   sync.WaitGroup
+	started    bool
+	shutdownMu sync.Mutex
+}
+
+// Start binds every listener (reporting all failures at once) and starts
+// accepting.
+func (s *Server) Start() error {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxConns <= 0 {
+		s.MaxConns = DefaultMaxConns
+	}
+	listen := s.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	var errs []error
+	for _, l := range s.Listeners {
+		ln, err := listen("tcp", l.Address)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listen %s (%s): %w", l.Address, l.Name, err))
+			continue
+		}
+		l.ln = ln
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, l := range s.Listeners {
+			if l.ln != nil {
+				l.ln.Close()
+			}
+		}
+		return err
+	}
+	s.preCtx, s.preCancel = context.WithCancel(context.Background())
+	s.relayCtx, s.relayStop = context.WithCancel(context.Background())
+	s.started = true
+	for _, l := range s.Listeners {
+		s.acceptWG.Add(1)
+		go s.accept(l)
+		s.Log.Info("listening", "listener", l.Name, "protocol", l.Protocol, "address", l.Addr().String(), "tls", l.Mode.String())
+	}
+	return nil
+}
+
+func (s *Server) accept(l *Listener) {
+	defer s.acceptWG.Done()
+	var backoff time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.Log.Warn("accept failed", "listener", l.Name, "error", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if !s.admit(l) {
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go s.serve(l, c)
+	}
+}
+
+// admit counts a new connection against the caps.
+func (s *Server) admit(l *Listener) bool {
+	if s.conns.Add(1) > int64(s.MaxConns) {
+		s.conns.Add(-1)
+		s.Log.Debug("connection refused", "listener", l.Name, "reason", "max connections")
+		return false
+	}
+	if l.MaxConns > 0 && l.conns.Add(1) > int64(l.MaxConns) {
+		l.conns.Add(-1)
+		s.conns.Add(-1)
+		s.Log.Debug("connection refused", "listener", l.Name, "reason", "listener max connections")
+		return false
+	}
+	if l.MaxConns <= 0 {
+		l.conns.Add(1)
+	}
+	return true
+}
+
+func (s *Server) release(l *Listener) {
+	l.conns.Add(-1)
+	s.conns.Add(-1)
+}
+
+// Conns is the number of open client connections.
+func (s *Server) Conns() int64 { return s.conns.Load() }
+
+// Shutdown stops accepting, tells pre-login sessions goodbye, gives relayed
+// sessions the drain period (or until ctx ends) and then closes them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownMu.Lock()
+	defer s.shutdownMu.Unlock()
+	if !s.started {
+		return nil
+	}
+	for _, l := range s.Listeners {
+		l.ln.Close()
+	}
+	s.acceptWG.Wait()
+	s.preCancel()
+	drained := make(chan struct{})
+	go func() { s.relayWG.Wait(); close(drained) }()
+	timer := time.NewTimer(s.Drain)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	s.relayStop()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: %w", ctx.Err())
+	}
+}
+
+func (s *Server) serve(l *Listener, raw net.Conn) {
+	defer s.wg.Done()
+	defer s.release(l)
+	start := time.Now()
+	if tc, ok := raw.(*net.TCPConn); ok {
+		tc.SetNoDelay(true) // the greeting must not wait for Nagle
+		if l.Keepalive > 0 {
+			tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: l.Keepalive, Interval: l.Keepalive})
+		}
+	}
+	c := NewConn(raw, l.Limits)
+	sess := &Session{
+		ID:        s.nextID.Add(1),
+		Conn:      c,
+		Listener:  l.Name,
+		Protocol:  l.Protocol,
+		Mode:      l.Mode,
+		TLSConfig: l.TLS,
+		Backend:   l.Backend,
+	}
+	sess.Log = s.Log.With("conn", sess.ID, "remote", raw.RemoteAddr().String(), "listener", l.Name)
+	stop := context.AfterFunc(s.preCtx, c.Stop)
+	h, err := s.preLogin(l, sess)
+	stop()
+	if h == nil {
+		in, out := c.Counts()
+		c.Close()
+		if sess.Outcome == "" {
+			sess.Outcome = outcomeOf(err)
+		}
+		s.logEnd(sess, start, in, out, err)
+		return
+	}
+	in, out := c.Counts()
+	clientNet, toBackend := c.Detach()
+	backendNet, toClient := h.Backend.Detach()
+	s.relayWG.Add(1)
+	st, rerr := Relay(s.relayCtx, clientNet, backendNet, toBackend, toClient, h.Idle)
+	s.relayWG.Done()
+	sess.Outcome = OutcomeOK
+	s.logEnd(sess, start, in+st.Up, out+st.Down, rerr)
+}
+
+func (s *Server) preLogin(l *Listener, sess *Session) (*Handoff, error) {
+	if l.Mode == Implicit {
+		if _, err := sess.Conn.StartTLS(s.preCtx, l.TLS); err != nil {
+			sess.Outcome = OutcomeTLSFailed
+			return nil, err
+		}
+	}
+	return l.Handler.Serve(s.preCtx, sess)
+}
+
+func outcomeOf(err error) Outcome {
+	var le *LimitError
+	switch {
+	case err == nil:
+		return OutcomeClientClosed
+	case errors.Is(err, ErrShutdown):
+		return OutcomeShutdown
+	case errors.Is(err, ErrIdle), errors.Is(err, ErrTotalTime):
+		return OutcomeTimeout
+	case errors.As(err, &le):
+		return OutcomeLimit
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return OutcomeClientClosed
+	}
+	return OutcomeInternal
+}
+
+// logEnd writes the one line every session ends with.
+func (s *Server) logEnd(sess *Session, start time.Time, in, out int64, err error) {
+	attrs := []any{
+		"outcome", string(sess.Outcome),
+		"protocol", sess.Protocol,
+		"tls_mode", sess.Mode.String(),
+		"bytes_in", in,
+		"bytes_out", out,
+		"duration", time.Since(start).Round(time.Millisecond),
+	}
+	if st := sess.Conn.TLS(); st != nil {
+		attrs = append(attrs,
+			"tls_version", tls.VersionName(st.Version),
+			"tls_cipher", tls.CipherSuiteName(st.CipherSuite),
+			"sni", st.ServerName,
+			"starttls", sess.StartedTLS)
+	}
+	if sess.User != "" {
+		attrs = append(attrs, "user", sess.User)
+	}
+	if err != nil && sess.Outcome == OutcomeInternal {
+		attrs = append(attrs, "error", err.Error())
+	} else if err != nil {
+		attrs = append(attrs, "reason", err.Error())
+	}
+	sess.Log.Info("session end", attrs...)
+}

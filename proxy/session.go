@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// TLSMode is how a listener starts TLS.
+type TLSMode int
+
+const (
+	// Implicit listeners (993, 995) handshake before the first byte.
+	Implicit TLSMode = iota
+	// STARTTLS listeners (143, 110) greet in plaintext and upgrade on request.
+	STARTTLS
+)
+
+func (m TLSMode) String() string {
+	if m == Implicit {
+		return "implicit"
+	}
+	return "starttls"
+}
+
+// Outcome says how a session ended. The values are a closed set so they can
+// label metrics.
+type Outcome string
+
+// Session outcomes.
+const (
+	OutcomeOK              Outcome = "ok"               // logged in and relayed
+	OutcomeLogout          Outcome = "logout"           // client said LOGOUT/QUIT before logging in
+	OutcomeAuthFailed      Outcome = "auth-failed"      // the backend refused the credentials
+	OutcomePrivacyRequired Outcome = "privacy-required" // a login was attempted before TLS
+	OutcomeBackendDown     Outcome = "backend-down"     // the backend could not be reached or did not answer
+	OutcomeLimit           Outcome = "limit"            // a pre-login limit was hit
+	OutcomeTimeout         Outcome = "timeout"          // idle or total time ran out
+	OutcomeClientClosed    Outcome = "client-closed"    // the client went away before logging in
+	OutcomeTLSFailed       Outcome = "tls-failed"       // the TLS handshake failed
+	OutcomeProtocolError   Outcome = "protocol-error"   // too many invalid commands
+	OutcomeShutdown        Outcome = "shutdown"         // the server shut down
+	OutcomeInternal        Outcome = "internal-error"   // a bug or an unexpected error
+)
+
+// Session is one client connection during its pre-authentication phase. The
+// engine fills it in; the handler records User and Outcome as it goes.
+type Session struct {
+	ID        uint64
+	Conn      *Conn
+	Listener  string
+	Protocol  string
+	Mode      TLSMode
+	TLSConfig *tls.Config // for STARTTLS
+	Backend   *Backend
+	Log       *slog.Logger
+
+	// Set by the handler.
+	User       string
+	Outcome    Outcome
+	StartedTLS bool // TLS came from STARTTLS/STLS rather than the listener
+}
+
+// StartTLS upgrades the client connection with the listener's TLS config and
+// logs any plaintext bytes it discarded on the way.
+func (s *Session) StartTLS(ctx context.Context) error {
+	n, err := s.Conn.StartTLS(ctx, s.TLSConfig)
+	if n > 0 {
+		s.Log.Warn("discarded bytes sent before tls handshake", "bytes", n)
+	}
+	if err != nil {
+		return err
+	}
+	s.StartedTLS = true
+	return nil
+}
+
+// Handoff is what a handler returns after the backend accepted a login: the
+// logged-in backend connection, whose unread bytes go to the client first.
+type Handoff struct {
+	Backend *Conn
+	// Idle is the post-login idle limit for this protocol (RFC 9051 5.4:
+	// at least 30 minutes for IMAP; RFC 1939 section 3: 10 for POP3).
+	Idle time.Duration
+}
+
+// Handler runs one protocol's pre-authentication dialogue. Serve returns a
+// Handoff once the backend has accepted the client's login, or nil when the
+// session ended before that; it records why in s.Outcome. When ctx is
+// cancelled (shutdown), reads on s.Conn fail with ErrShutdown and the handler
+// should say goodbye and return.
+type Handler interface {
+	Serve(ctx context.Context, s *Session) (*Handoff, error)
+}
