@@ -98,11 +98,16 @@ func (c *Conn) Buffered() int {
 	return c.r.Buffered()
 }
 
+// Stopped reports whether Stop has been called.
+func (c *Conn) Stopped() bool { return c.stopped.Load() }
+
 // Stop makes the current and every later read fail with ErrShutdown. Writes
 // still work, so the handler can say goodbye.
 func (c *Conn) Stop() {
 	c.stopped.Store(true)
-	c.c.SetReadDeadline(time.Unix(1, 0))
+	// The socket, not c.c: StartTLS may be swapping c.c on the session's
+	// goroutine, and a deadline on the socket binds the TLS layer too.
+	c.raw.SetReadDeadline(time.Unix(1, 0))
 }
 
 // readDeadline is the earlier of the idle and total-time deadlines.
@@ -121,7 +126,15 @@ func (c *Conn) armRead() error {
 			d = end
 		}
 	}
-	return c.c.SetReadDeadline(d)
+	if err := c.raw.SetReadDeadline(d); err != nil {
+		return err
+	}
+	// Stop may have run between the check above and the deadline we just
+	// set, which would have overridden its own.
+	if c.stopped.Load() {
+		return ErrShutdown
+	}
+	return nil
 }
 
 // readErr turns a deadline into the limit that caused it.
@@ -130,7 +143,7 @@ func (c *Conn) readErr(err error) error {
 		return nil
 	}
 	if c.stopped.Load() {
-		c.c.SetReadDeadline(time.Time{})
+		c.raw.SetReadDeadline(time.Time{})
 		return ErrShutdown
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {

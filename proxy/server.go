@@ -54,7 +54,6 @@ type Server struct {
 	conns      atomic.Int64
 	nextID     atomic.Uint64
 	wg         sync.WaitGroup
-	relayWG    sync.WaitGroup
 	preCtx     context.Context
 	preCancel  context.CancelFunc
 	relayCtx   context.Context
@@ -171,7 +170,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.acceptWG.Wait()
 	s.preCancel()
 	drained := make(chan struct{})
-	go func() { s.relayWG.Wait(); close(drained) }()
+	// Pre-login sessions end at once on Stop, so waiting for every session
+	// is waiting for the relayed ones.
+	go func() { s.wg.Wait(); close(drained) }()
 	timer := time.NewTimer(s.Drain)
 	defer timer.Stop()
 	select {
@@ -180,10 +181,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.relayStop()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-drained:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("shutdown: %w", ctx.Err())
@@ -226,9 +225,7 @@ func (s *Server) serve(l *Listener, raw net.Conn) {
 	in, out := c.Counts()
 	clientNet, toBackend := c.Detach()
 	backendNet, toClient := h.Backend.Detach()
-	s.relayWG.Add(1)
 	st, rerr := Relay(s.relayCtx, clientNet, backendNet, toBackend, toClient, h.Idle)
-	s.relayWG.Done()
 	sess.Outcome = OutcomeOK
 	s.logEnd(sess, start, in+st.Up, out+st.Down, rerr)
 }
@@ -237,6 +234,9 @@ func (s *Server) preLogin(l *Listener, sess *Session) (*Handoff, error) {
 	if l.Mode == Implicit {
 		if _, err := sess.Conn.StartTLS(s.preCtx, l.TLS); err != nil {
 			sess.Outcome = OutcomeTLSFailed
+			if sess.Conn.Stopped() {
+				sess.Outcome = OutcomeShutdown
+			}
 			return nil, err
 		}
 	}

@@ -1,0 +1,49 @@
+// Command mailfront is a TLS front for legacy plaintext IMAP and POP3
+// servers. See README.md.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `mailfront: a TLS front for plaintext IMAP and POP3 servers
+
+Usage:
+  mailfront run --config FILE        run the proxy
+  mailfront validate --config FILE   check a configuration file and list every problem
+  mailfront demo                     run a self-contained demo on loopback
+  mailfront version                  print the version
+
+Run "mailfront COMMAND --help" for a command's flags.
+Signals (run): SIGHUP reloads certificate files; SIGTERM or SIGINT shuts down gracefully.
+`
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Main runs one subcommand and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "mailfront", version())
+		return 0
+	case "help", "--help", "-help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "mailfront: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	// TLS is the client-facing TLS setup.
+	TLS TLS `yaml:"tls"`
+	// Listeners are the sockets mailfront serves; at least one.
+	Listeners []Listener `yaml:"listeners"`
+	// Limits bound every client; zero values mean the defaults.
+	Limits Limits `yaml:"limits"`
+	// Shutdown is what SIGTERM does.
+	Shutdown Shutdown `yaml:"shutdown"`
+	// Log is where and how mailfront logs.
+	Log Log `yaml:"log"`
+}
+
+// TLS is the client-facing TLS setup.
+type TLS struct {
+	// MinVersion is "1.2" (default) or "1.3". Lower is refused.
+	MinVersion string `yaml:"min_version"`
+	// Certificates are PEM chains and keys, RSA or ECDSA, chosen by SNI;
+	// the first is the default for clients without SNI. Required.
+	Certificates []Certificate `yaml:"certificates"`
+}
+
+// Certificate is one PEM certificate chain and its private key.
+type Certificate struct {
+	// CertFile is the chain, leaf first (certbot's fullchain.pem).
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the private key (certbot's privkey.pem).
+	KeyFile string `yaml:"key_file"`
+}
+
+// Listener is one listening socket.
+type Listener struct {
+	// Name labels logs; default "<protocol>-<tls>-<port>". Unique.
+	Name string `yaml:"name"`
+	// Protocol is "imap" or "pop3".
+	Protocol string `yaml:"protocol"`
+	// Address is host:port to listen on, e.g. ":993".
+	Address string `yaml:"address"`
+	// TLS is "implicit" (993, 995) or "starttls" (143, 110).
+	TLS string `yaml:"tls"`
+	// Backend is the plaintext server: host:port or unix:/path.
+	Backend string `yaml:"backend"`
+	// MaxConnections caps this listener's connections; 0 means no cap of
+	// its own (limits.max_connections still applies).
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Limits bound every client. Durations are Go durations ("30s", "31m").
+type Limits struct {
+	// LineLength is the longest pre-login command line in bytes; default 8192.
+	LineLength int `yaml:"line_length"`
+	// LiteralSize is the largest pre-login IMAP literal in bytes; default 8192.
+	LiteralSize int `yaml:"literal_size"`
+	// Commands is how many commands a client may send before logging in; default 50.
+	Commands int `yaml:"commands"`
+	// InvalidCommands is how many rejected commands end the connection; default 5.
+	InvalidCommands int `yaml:"invalid_commands"`
+	// Idle is how long a pre-login client may take to send a command line; default 60s.
+	Idle time.Duration `yaml:"idle"`
+	// Total is the longest pre-login phase; default 3m.
+	Total time.Duration `yaml:"total"`
+	// Handshake is the longest TLS handshake; default 10s.
+	Handshake time.Duration `yaml:"handshake"`
+	// MaxConnections caps connections across all listeners; default 20000.
+	MaxConnections int `yaml:"max_connections"`
+	// IMAPIdle is the post-login idle limit for IMAP; default and minimum
+	// 31m (RFC 9051 section 5.4 requires at least 30 minutes).
+	IMAPIdle time.Duration `yaml:"imap_idle"`
+	// POP3Idle is the post-login idle limit for POP3; default and minimum
+	// 10m (RFC 1939 section 3).
+	POP3Idle time.Duration `yaml:"pop3_idle"`
+	// BackendConnect is the backend dial timeout; default 10s.
+	BackendConnect time.Duration `yaml:"backend_connect"`
+	// BackendLogin is the time allowed for the backend's greeting and login
+	// reply; default 15s.
+	BackendLogin time.Duration `yaml:"backend_login"`
+	// Keepalive is the TCP keepalive period on both sides; default 60s.
+	Keepalive time.Duration `yaml:"keepalive"`
+}
+
+// Shutdown is what SIGTERM and SIGINT do.
+type Shutdown struct {
+	// Drain is how long logged-in sessions get to finish before they are
+	// closed; default 30s. Pre-login sessions are told goodbye at once.
+	Drain time.Duration `yaml:"drain"`
+}
+
+// Log configures logging to standard error.
+type Log struct {
+	// Format is "text" (default) or "json".
+	Format string `yaml:"format"`
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `yaml:"level"`
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse decodes data strictly (unknown keys are errors), applies defaults
+// and validates, returning every problem at once.
+func Parse(data []byte) (*Config, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("config is empty: see deploy/mailfront.yaml for an example")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, errors.New("decode config: more than one YAML document")
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -1,0 +1,173 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// problems collects validation errors with their key paths.
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+// Validate checks the whole configuration and returns every problem found,
+// joined, each prefixed with its key path.
+func (c *Config) Validate() error {
+	var p problems
+	c.validateTLS(&p)
+	c.validateListeners(&p)
+	c.validateLimits(&p)
+	if c.Shutdown.Drain < 0 {
+		p.add("shutdown.drain", "must not be negative")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		p.add("log.format", "%q is not text or json", c.Log.Format)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	return errors.Join(p...)
+}
+
+func (c *Config) validateTLS(p *problems) {
+	switch c.TLS.MinVersion {
+	case "1.2", "1.3":
+	default:
+		p.add("tls.min_version", "%q refused: mailfront speaks TLS 1.2 and 1.3 only (use \"1.2\" or \"1.3\")", c.TLS.MinVersion)
+	}
+	if len(c.TLS.Certificates) == 0 {
+		p.add("tls.certificates", "no certificate source configured; add a cert_file/key_file pair (mailfront demo makes its own)")
+	}
+	for i, cert := range c.TLS.Certificates {
+		path := fmt.Sprintf("tls.certificates[%d]", i)
+		ok := true
+		for _, kv := range [][2]string{{"cert_file", cert.CertFile}, {"key_file", cert.KeyFile}} {
+			key, file := kv[0], kv[1]
+			if file == "" {
+				p.add(path+"."+key, "missing")
+				ok = false
+			} else if f, err := os.Open(file); err != nil {
+				p.add(path+"."+key, "cannot read %s: %v", file, errors.Unwrap(err))
+				ok = false
+			} else {
+				f.Close()
+			}
+		}
+		if ok {
+			if _, err := tls.LoadX509KeyPair(cert.CertFile, cert.KeyFile); err != nil {
+				p.add(path, "%s and %s do not load as a certificate and its key: %v", cert.CertFile, cert.KeyFile, err)
+			}
+		}
+	}
+}
+
+func (c *Config) validateListeners(p *problems) {
+	if len(c.Listeners) == 0 {
+		p.add("listeners", "no listener configured")
+	}
+	names := map[string]int{}
+	addrs := map[string]int{}
+	for i, l := range c.Listeners {
+		path := fmt.Sprintf("listeners[%d]", i)
+		if l.Protocol != "imap" && l.Protocol != "pop3" {
+			p.add(path+".protocol", "%q is not imap or pop3", l.Protocol)
+		}
+		if l.TLS != "implicit" && l.TLS != "starttls" {
+			p.add(path+".tls", "%q is not implicit or starttls", l.TLS)
+		}
+		if err := checkHostPort(l.Address, true); err != nil {
+			p.add(path+".address", "%v", err)
+		}
+		if err := checkBackend(l.Backend); err != nil {
+			p.add(path+".backend", "%v", err)
+		}
+		if l.MaxConnections < 0 {
+			p.add(path+".max_connections", "must not be negative")
+		}
+		if j, dup := names[l.Name]; dup {
+			p.add(path+".name", "%q is also the name of listeners[%d]", l.Name, j)
+		}
+		names[l.Name] = i
+		if j, dup := addrs[l.Address]; dup && l.Address != "" {
+			p.add(path+".address", "%q is also the address of listeners[%d]", l.Address, j)
+		}
+		addrs[l.Address] = i
+	}
+}
+
+func checkHostPort(addr string, listen bool) error {
+	if addr == "" {
+		return errors.New("missing")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !listen) {
+		return fmt.Errorf("%q has no valid port", addr)
+	}
+	return nil
+}
+
+func checkBackend(b string) error {
+	if path, ok := strings.CutPrefix(b, "unix:"); ok {
+		if !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("%q: a unix socket path must be absolute (unix:/path)", b)
+		}
+		return nil
+	}
+	if err := checkHostPort(b, false); err != nil {
+		return fmt.Errorf("%w (want host:port or unix:/path)", err)
+	}
+	return nil
+}
+
+func (c *Config) validateLimits(p *problems) {
+	l := c.Limits
+	ints := []struct {
+		key string
+		v   int
+	}{
+		{"line_length", l.LineLength}, {"literal_size", l.LiteralSize}, {"commands", l.Commands},
+		{"invalid_commands", l.InvalidCommands}, {"max_connections", l.MaxConnections},
+	}
+	for _, f := range ints {
+		if f.v < 0 {
+			p.add("limits."+f.key, "must be positive")
+		}
+	}
+	if l.LineLength > 0 && l.LineLength < 512 {
+		p.add("limits.line_length", "%d is too short for real clients (at least 512; RFC 2683 suggests 8000)", l.LineLength)
+	}
+	durs := []struct {
+		key string
+		v   time.Duration
+	}{
+		{"idle", l.Idle}, {"total", l.Total}, {"handshake", l.Handshake},
+		{"backend_connect", l.BackendConnect}, {"backend_login", l.BackendLogin}, {"keepalive", l.Keepalive},
+	}
+	for _, f := range durs {
+		if f.v < 0 {
+			p.add("limits."+f.key, "must be positive")
+		}
+	}
+	if l.IMAPIdle < MinIMAPIdle {
+		p.add("limits.imap_idle", "%v is below %v (RFC 9051 section 5.4: at least 30 minutes)", l.IMAPIdle, MinIMAPIdle)
+	}
+	if l.POP3Idle < MinPOP3Idle {
+		p.add("limits.pop3_idle", "%v is below %v (RFC 1939 section 3)", l.POP3Idle, MinPOP3Idle)
+	}
+}

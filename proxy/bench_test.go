@@ -1,0 +1,576 @@
+//go:build linux
+
+package proxy
+
+// Benchmarks for the engine. They report numbers and never fail on a time:
+//
+//	go test -run '^$' -bench . -benchtime 2s ./proxy/
+//	go test -run '^$' -bench IdleSessions ./proxy/ -args -idle-sessions 4000
+//
+// The figures for the whole process (RSS per idle session at 10,000
+// sessions, CPU per GB relayed, CPU per handshake, greeting latency) come
+// from the load tool, cmd/mfload, which drives the built binary.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+var idleSessions = flag.Int("idle-sessions", 1000, "sessions BenchmarkIdleSessions holds open")
+
+// benchTLS mints an ECDSA P-256 certificate, the default this engine is
+// tuned for, and returns matching server and client configurations.
+// (internal/testpki does not promise the key type, so this mints its own.)
+func benchTLS(tb testing.TB) (srv, cli *tls.Config) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	srv = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	cli = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS13}
+	return srv, cli
+}
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(tb testing.TB) (a, b net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	a, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if b = <-accepted; b == nil {
+		tb.Fatal("accept failed")
+	}
+	tb.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// serverTLSConn runs the engine's real path for an implicit TLS client:
+// NewConn, StartTLS (over recordConn) and Detach. It returns the client's
+// end and the engine's end.
+func serverTLSConn(tb testing.TB, srvCfg, cliCfg *tls.Config) (client *tls.Conn, engine net.Conn) {
+	tb.Helper()
+	cliRaw, srvRaw := tcpPair(tb)
+	c := NewConn(srvRaw, Limits{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.StartTLS(context.Background(), srvCfg)
+		errc <- err
+	}()
+	client = tls.Client(cliRaw, cliCfg)
+	if err := client.Handshake(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		tb.Fatal(err)
+	}
+	engine, _ = c.Detach()
+	return client, engine
+}
+
+const relayChunk = 64 << 10
+
+// benchRelay moves b.N chunks through Relay in one direction: from the
+// backend to the client ("down", a FETCH) or the other way ("up", an APPEND).
+func benchRelay(b *testing.B, client, clientEngine net.Conn, down bool) {
+	backendEngine, backend := tcpPair(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		Relay(ctx, clientEngine, backendEngine, nil, nil, time.Minute)
+		close(done)
+	}()
+	b.Cleanup(func() { cancel(); <-done })
+	src, dst := client, backend
+	if down {
+		src, dst = backend, client
+	}
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), relayChunk/16)
+	b.SetBytes(relayChunk)
+	b.ResetTimer()
+	werr := make(chan error, 1)
+	go func() {
+		for range b.N {
+			if _, err := src.Write(chunk); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	if _, err := io.CopyN(io.Discard, dst, int64(b.N)*relayChunk); err != nil {
+		b.Fatalf("read relayed bytes: %v", err)
+	}
+	b.StopTimer()
+	if err := <-werr; err != nil {
+		b.Fatalf("write: %v", err)
+	}
+}
+
+// BenchmarkRelayTLS measures bytes through Relay between a plaintext TCP
+// backend and a TLS 1.3 client over loopback. The benchmark process also
+// does the client's side of the crypto, so the cost per byte here is about
+// twice the engine's own; cmd/mfload measures the engine alone.
+func BenchmarkRelayTLS(b *testing.B) {
+	srvCfg, cliCfg := benchTLS(b)
+	for _, dir := range []string{"down", "up"} {
+		b.Run(dir, func(b *testing.B) {
+			client, engine := serverTLSConn(b, srvCfg, cliCfg)
+			benchRelay(b, client, engine, dir == "down")
+		})
+	}
+}
+
+// BenchmarkRelayPlain is BenchmarkRelayTLS without TLS: the engine's own
+// overhead (readiness waits, pooled buffers, deadlines, syscalls).
+func BenchmarkRelayPlain(b *testing.B) {
+	for _, dir := range []string{"down", "up"} {
+		b.Run(dir, func(b *testing.B) {
+			client, engine := tcpPair(b)
+			benchRelay(b, client, engine, dir == "down")
+		})
+	}
+}
+
+// threadCPU is the CPU time the calling OS thread has used
+// (CLOCK_THREAD_CPUTIME_ID: getrusage's RUSAGE_THREAD is tick-grained on
+// some kernels).
+func threadCPU() time.Duration {
+	const clockThreadCPUTime = 3
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+// BenchmarkHandshakeTLS13ECDSA measures the server side of a TLS 1.3
+// handshake through Conn.StartTLS with an ECDSA P-256 certificate. ns/op
+// includes the client and a fresh loopback connection per handshake;
+// server-CPU-µs/op is the CPU the server's goroutine used (its OS thread is
+// locked, so crypto/tls's work is all on it). Variants: the client's default
+// key shares (X25519MLKEM768 first, as Go clients send), X25519 only (most
+// mail clients today), and a resumed session (PSK with (EC)DHE).
+func BenchmarkHandshakeTLS13ECDSA(b *testing.B) {
+	srvCfg, cliCfg := benchTLS(b)
+	cases := []struct {
+		name   string
+		client func() *tls.Config
+	}{
+		{"full-default-curves", func() *tls.Config { return cliCfg.Clone() }},
+		{"full-x25519", func() *tls.Config {
+			c := cliCfg.Clone()
+			c.CurvePreferences = []tls.CurveID{tls.X25519}
+			return c
+		}},
+		{"resumed-x25519", func() *tls.Config {
+			c := cliCfg.Clone()
+			c.CurvePreferences = []tls.CurveID{tls.X25519}
+			c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			return c
+		}},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := tc.client()
+			handshakeOnce(b, srvCfg, cfg) // warm the session cache, if any
+			var serverCPU time.Duration
+			b.ResetTimer()
+			for range b.N {
+				serverCPU += handshakeOnce(b, srvCfg, cfg)
+			}
+			b.ReportMetric(float64(serverCPU.Microseconds())/float64(b.N), "server-CPU-µs/op")
+		})
+	}
+}
+
+// handshakeOnce runs one handshake and a greeting over a fresh connection
+// and returns the server's CPU time for them. Reading the greeting lets a
+// TLS 1.3 client take the session ticket.
+func handshakeOnce(b *testing.B, srvCfg, cliCfg *tls.Config) time.Duration {
+	b.StopTimer()
+	cliRaw, srvRaw := tcpPair(b)
+	b.StartTimer()
+	cpu := make(chan time.Duration, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		start := threadCPU()
+		c := NewConn(srvRaw, Limits{})
+		if _, err := c.StartTLS(context.Background(), srvCfg); err != nil {
+			cpu <- 0
+			return
+		}
+		c.WriteString("* OK ready\r\n")
+		cpu <- threadCPU() - start
+		c.Close()
+	}()
+	tc := tls.Client(cliRaw, cliCfg)
+	var buf [64]byte
+	if _, err := tc.Read(buf[:]); err != nil {
+		b.Fatalf("client: %v", err)
+	}
+	d := <-cpu
+	if d == 0 {
+		b.Fatal("server handshake failed")
+	}
+	tc.Close()
+	return d
+}
+
+// linesConn serves the same command line forever from memory, so that
+// BenchmarkConnReadLine measures the reader and not the network.
+type linesConn struct {
+	net.Conn
+	line []byte
+	off  int
+}
+
+func (c *linesConn) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m := copy(p[n:], c.line[c.off:])
+		n += m
+		c.off = (c.off + m) % len(c.line)
+	}
+	return n, nil
+}
+
+func (c *linesConn) SetReadDeadline(time.Time) error { return nil }
+
+func BenchmarkConnReadLine(b *testing.B) {
+	line := []byte("a001 UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE)\r\n")
+	c := NewConn(&linesConn{line: line}, Limits{})
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.ReadLine(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// idleHandler is the smallest protocol that reaches the relay: greet, read
+// one line, dial the backend and hand off.
+type idleHandler struct{}
+
+func (idleHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
+	if err := s.Conn.WriteString("* OK ready\r\n"); err != nil {
+		return nil, err
+	}
+	if _, err := s.Conn.ReadLine(); err != nil {
+		return nil, err
+	}
+	be, err := s.Backend.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Conn.WriteString("+ in\r\n"); err != nil {
+		be.Close()
+		return nil, err
+	}
+	return &Handoff{Backend: be, Idle: 31 * time.Minute}, nil
+}
+
+// holdBackend accepts connections and holds them without reading: a quiet
+// backend that costs the benchmark process one socket per session.
+func holdBackend(b *testing.B) (addr string, conns func() []net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	b.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), func() []net.Conn {
+		mu.Lock()
+		defer mu.Unlock()
+		out := held
+		held = nil
+		return out
+	}
+}
+
+// memSnapshot is the process's memory after two collections (the second
+// empties sync.Pool's victim cache).
+type memSnapshot struct {
+	heapAlloc, heapInuse, stackInuse uint64
+	goroutines                       int
+	rss                              int64 // bytes, from /proc/self/status
+}
+
+func snapshot() memSnapshot {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memSnapshot{
+		heapAlloc:  ms.HeapAlloc,
+		heapInuse:  ms.HeapInuse,
+		stackInuse: ms.StackInuse,
+		goroutines: runtime.NumGoroutine(),
+		rss:        vmRSS(),
+	}
+}
+
+// vmRSS reads VmRSS from /proc/self/status, in bytes (0 if unavailable).
+func vmRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// BenchmarkIdleSessions opens -idle-sessions implicit-TLS sessions through a
+// real Server, logs each in so it sits in Relay waiting for either side, and
+// reports what one idle session costs the engine: live heap, heap in use,
+// goroutine stacks, goroutines and RSS, each as a delta over the server
+// before the sessions, divided by the count. The test's own residue per
+// session (the client's and the backend's raw sockets; the clients' TLS
+// state is dropped once logged in) is measured separately with plain socket
+// pairs and subtracted. ns/op is the time to open and close all the sessions.
+//
+// The clients offer either X25519 alone or Go's default key shares
+// (X25519MLKEM768 first, as recent mail clients do): crypto/tls keeps
+// buffers sized for the largest handshake message for the connection's
+// life, so the larger ClientHello shows in the heap.
+func BenchmarkIdleSessions(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		curves []tls.CurveID
+	}{
+		{"client=x25519", []tls.CurveID{tls.X25519}},
+		{"client=default", nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchIdle(b, tc.curves) })
+	}
+}
+
+func benchIdle(b *testing.B, curves []tls.CurveID) {
+	n := *idleSessions
+	srvCfg, cliCfg := benchTLS(b)
+	cliCfg.CurvePreferences = curves
+	beAddr, backendConns := holdBackend(b)
+	l := &Listener{Name: "bench", Protocol: "imap", Address: "127.0.0.1:0", Mode: Implicit,
+		TLS: srvCfg, Backend: &Backend{Address: beAddr}, Handler: idleHandler{}}
+	srv := &Server{Listeners: []*Listener{l}, MaxConns: 2*n + 100, Drain: time.Second}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Shutdown(context.Background()) })
+	residue := socketResidue(b, n)
+
+	var before, after memSnapshot
+	for range b.N {
+		before = snapshot()
+		clients := openIdle(b, l.Addr().String(), cliCfg, n)
+		after = snapshot()
+		for _, c := range clients {
+			c.Close()
+		}
+		for _, c := range backendConns() {
+			c.Close()
+		}
+		waitDrained(b, srv)
+	}
+	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
+	b.ReportMetric(per(after.heapAlloc, before.heapAlloc)-residue.heapAlloc, "heap-live-B/session")
+	b.ReportMetric(per(after.heapInuse, before.heapInuse)-residue.heapInuse, "heap-inuse-B/session")
+	b.ReportMetric(per(after.stackInuse, before.stackInuse), "stack-B/session")
+	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/session")
+	b.ReportMetric((float64(after.rss)-float64(before.rss))/float64(n)-residue.rss, "rss-B/session")
+	b.ReportMetric(residue.heapInuse, "residue-B/session")
+}
+
+type perSession struct{ heapAlloc, heapInuse, rss float64 }
+
+// socketResidue measures what holding two plain loopback sockets (the
+// benchmark's client end and backend end of one session) costs, per session.
+func socketResidue(b *testing.B, n int) perSession {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	before := snapshot()
+	conns := make([]net.Conn, 0, 2*n)
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c, s)
+	}
+	after := snapshot()
+	for _, c := range conns {
+		c.Close()
+	}
+	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
+	return perSession{
+		heapAlloc: per(after.heapAlloc, before.heapAlloc),
+		heapInuse: per(after.heapInuse, before.heapInuse),
+		rss:       (float64(after.rss) - float64(before.rss)) / float64(n),
+	}
+}
+
+// openIdle logs n clients in with bounded concurrency and returns their raw
+// sockets; their TLS state is dropped so that only the engine's side stays.
+func openIdle(b *testing.B, addr string, cliCfg *tls.Config, n int) []net.Conn {
+	conns := make([]net.Conn, n)
+	errs := make(chan error, n)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range work {
+				c, err := loginIdle(addr, cliCfg)
+				if err != nil {
+					errs <- fmt.Errorf("session %d: %w", i, err)
+					continue
+				}
+				conns[i] = c
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	return conns
+}
+
+func loginIdle(addr string, cliCfg *tls.Config) (net.Conn, error) {
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(raw, cliCfg)
+	tc.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := expectLine(tc, "* OK ready"); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	if _, err := tc.Write([]byte("a LOGIN\r\n")); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	if err := expectLine(tc, "+ in"); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	raw.SetDeadline(time.Time{})
+	return raw, nil
+}
+
+// expectLine reads one short line byte by byte (no buffer outlives it).
+func expectLine(c net.Conn, want string) error {
+	var line []byte
+	var one [1]byte
+	for len(line) < 256 {
+		if _, err := c.Read(one[:]); err != nil {
+			return err
+		}
+		if one[0] == '\n' {
+			if got := strings.TrimSuffix(string(line), "\r"); got != want {
+				return fmt.Errorf("got %q, want %q", got, want)
+			}
+			return nil
+		}
+		line = append(line, one[0])
+	}
+	return errors.New("line too long")
+}
+
+func waitDrained(b *testing.B, srv *Server) {
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.Conns() > 0 {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d sessions still open 30s after their clients closed", srv.Conns())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,186 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+type relayRun struct {
+	client  net.Conn // the client's end
+	backend net.Conn // the backend's end
+	done    chan error
+}
+
+// startRelay relays between a plain client and a plain backend, both real
+// loopback sockets.
+func startRelay(t *testing.T, ctx context.Context, toBackend, toClient string, idle time.Duration) *relayRun {
+	t.Helper()
+	cli, cliProxy := pair(t)
+	beProxy, be := pair(t)
+	r := &relayRun{client: cli, backend: be, done: make(chan error, 1)}
+	go func() {
+		_, err := Relay(ctx, cliProxy, beProxy, []byte(toBackend), []byte(toClient), idle)
+		r.done <- err
+	}()
+	return r
+}
+
+func readN(t *testing.T, c net.Conn, n int) string {
+	t.Helper()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("read %d bytes: %v", n, err)
+	}
+	return string(buf)
+}
+
+func TestRelayPendingFirstThenBothWays(t *testing.T) {
+	r := startRelay(t, context.Background(), "b SELECT INBOX\r\n", "* 1 EXISTS\r\n", time.Minute)
+	if got := readN(t, r.backend, 16); got != "b SELECT INBOX\r\n" {
+		t.Fatalf("backend got %q, want the pipelined command", got)
+	}
+	if got := readN(t, r.client, 12); got != "* 1 EXISTS\r\n" {
+		t.Fatalf("client got %q, want the backend's buffered bytes", got)
+	}
+	r.client.Write([]byte("ping"))
+	if got := readN(t, r.backend, 4); got != "ping" {
+		t.Fatalf("backend got %q, want ping", got)
+	}
+	r.backend.Write([]byte("pong"))
+	if got := readN(t, r.client, 4); got != "pong" {
+		t.Fatalf("client got %q, want pong", got)
+	}
+}
+
+// The client half-closes: the backend sees EOF, can still answer, and its
+// close ends the session.
+func TestRelayHalfCloseFromClient(t *testing.T) {
+	r := startRelay(t, context.Background(), "", "", time.Minute)
+	r.client.Write([]byte("a LOGOUT\r\n"))
+	r.client.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(r.backend)
+	if err != nil || string(got) != "a LOGOUT\r\n" {
+		t.Fatalf("backend got %q, %v; want the command then EOF", got, err)
+	}
+	r.backend.Write([]byte("* BYE\r\na OK\r\n"))
+	r.backend.Close()
+	got, err = io.ReadAll(r.client)
+	if err != nil || string(got) != "* BYE\r\na OK\r\n" {
+		t.Fatalf("client got %q, %v; want the reply then EOF", got, err)
+	}
+	if err := <-r.done; err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+}
+
+func TestRelayHalfCloseFromBackend(t *testing.T) {
+	r := startRelay(t, context.Background(), "", "", time.Minute)
+	r.backend.Write([]byte("+OK bye\r\n"))
+	r.backend.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(r.client)
+	if err != nil || string(got) != "+OK bye\r\n" {
+		t.Fatalf("client got %q, %v", got, err)
+	}
+	r.client.Write([]byte("late"))
+	r.client.Close()
+	got, _ = io.ReadAll(r.backend)
+	if string(got) != "late" {
+		t.Fatalf("backend got %q, want late", got)
+	}
+	if err := <-r.done; err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+}
+
+func TestRelayIdleTimeout(t *testing.T) {
+	r := startRelay(t, context.Background(), "", "", 100*time.Millisecond)
+	if err := <-r.done; !errors.Is(err, errRelayIdle) {
+		t.Fatalf("got %v, want idle timeout", err)
+	}
+	if _, err := r.client.Read(make([]byte, 1)); err == nil {
+		t.Fatal("client connection still open after idle timeout")
+	}
+}
+
+// Traffic in one direction keeps the whole session alive (IMAP IDLE: the
+// server talks, the client is silent).
+func TestRelayIdleCountsBothDirections(t *testing.T) {
+	r := startRelay(t, context.Background(), "", "", 150*time.Millisecond)
+	for range 10 {
+		r.backend.Write([]byte("* 1 EXISTS\r\n"))
+		readN(t, r.client, 12)
+		time.Sleep(50 * time.Millisecond) // the client stays silent longer than the idle limit in total
+	}
+	select {
+	case err := <-r.done:
+		t.Fatalf("relay ended while the backend was talking: %v", err)
+	default:
+	}
+}
+
+func TestRelayShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := startRelay(t, ctx, "", "", time.Minute)
+	cancel()
+	if err := <-r.done; !errors.Is(err, ErrShutdown) {
+		t.Fatalf("got %v, want ErrShutdown", err)
+	}
+}
+
+// A TLS client exchanging megabytes both ways at once gets every byte, in
+// order, through the record-bounded reader and readiness waits.
+func TestRelayTLSByteExact(t *testing.T) {
+	srvCfg, cliCfg := serverTLS(t)
+	cli, cliProxy := pair(t)
+	beProxy, be := pair(t)
+	c := NewConn(cliProxy, Limits{})
+	hs := make(chan error, 1)
+	go func() { _, err := c.StartTLS(context.Background(), srvCfg); hs <- err }()
+	tc := tls.Client(cli, cliCfg)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hs; err != nil {
+		t.Fatal(err)
+	}
+	tlsConn, pending := c.Detach()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Relay(context.Background(), tlsConn, beProxy, pending, nil, time.Minute)
+		done <- err
+	}()
+	up := make([]byte, 5<<20)
+	down := make([]byte, 5<<20)
+	rand.Read(up)
+	rand.Read(down)
+	go func() {
+		tc.Write(up)
+		tc.CloseWrite()
+	}()
+	go func() {
+		be.Write(down)
+		be.(*net.TCPConn).CloseWrite()
+	}()
+	gotUp := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(be); gotUp <- b }()
+	gotDown, err := io.ReadAll(tc)
+	if err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	if !bytes.Equal(gotDown, down) {
+		t.Fatalf("client got %d bytes, want %d identical", len(gotDown), len(down))
+	}
+	if b := <-gotUp; !bytes.Equal(b, up) {
+		t.Fatalf("backend got %d bytes, want %d identical", len(b), len(up))
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+}
