@@ -1,0 +1,289 @@
+package imap
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/mailfront/mailfront/proxy"
+)
+
+// errLoginRefused means the backend refused the credentials. Every other
+// error from a backend login means the backend is unavailable.
+var errLoginRefused = errors.New("imap: backend refused the login")
+
+// backendConn is mailfront's side of the login dialogue with the backend.
+// Every command in it is built by mailfront with its own tags (mf1, mf2...);
+// no client byte reaches the backend before the hand-off (DESIGN invariant 4).
+type backendConn struct {
+	c    *proxy.Conn
+	tags int
+}
+
+// backendLogin dials the backend, logs cr in and replays the client's ID.
+// It returns the logged-in connection and the backend's post-login
+// capabilities as the client may see them. Reads are bounded by the
+// backend's login timeout, and shutdown interrupts them.
+func (s *session) backendLogin(cr credentials) (*proxy.Conn, []string, error) {
+	c, err := s.h.backend(s.ps).Open(s.ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(s.ctx, c.Stop)
+	defer stop()
+	b := &backendConn{c: c}
+	caps, err := b.login(s.h, cr, s.clientID)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, caps, nil
+}
+
+func (b *backendConn) login(h *Handler, cr credentials, id []idField) ([]string, error) {
+	pre, err := b.preLoginCaps(h)
+	if err != nil {
+		return nil, err
+	}
+	post, err := b.authenticate(cr, pre)
+	if err != nil {
+		return nil, err
+	}
+	if len(id) > 0 && hasCap(pre, "ID") {
+		if _, _, err := b.command(idCommand(id)); err != nil {
+			return nil, fmt.Errorf("backend id: %w", err)
+		}
+	}
+	if post == nil {
+		if post, err = b.capability(); err != nil {
+			return nil, err
+		}
+	}
+	return afterLogin(post), nil
+}
+
+// preLoginCaps is the backend's capability list before login: from its
+// greeting, else as learnt recently, else asked for on this connection.
+// Lists the backend sent are remembered for the next sessions.
+func (b *backendConn) preLoginCaps(h *Handler) ([]string, error) {
+	caps, err := b.greeting()
+	if err != nil {
+		return nil, err
+	}
+	if caps == nil {
+		if caps = h.knownCaps(); caps != nil {
+			return caps, nil
+		}
+		if caps, err = b.capability(); err != nil {
+			return nil, err
+		}
+	}
+	if caps != nil {
+		h.learnCaps(caps)
+	}
+	return caps, nil
+}
+
+// greeting reads the backend's greeting, which must be "* OK" (PREAUTH
+// would skip the login, BYE means it is refusing connections), and returns
+// the capabilities it carries, if any.
+func (b *backendConn) greeting() ([]string, error) {
+	r, err := b.read()
+	if err != nil {
+		return nil, fmt.Errorf("read backend greeting: %w", err)
+	}
+	if r.tag != "*" || r.status != "OK" {
+		return nil, fmt.Errorf("read backend greeting: %w: got %q, want OK", errBackendProtocol, r.status)
+	}
+	caps, _ := r.capabilities()
+	return caps, nil
+}
+
+// capability asks the backend for its capabilities. A backend that
+// answers without a list gets nil: mailfront then assumes only IMAP4rev1.
+func (b *backendConn) capability() ([]string, error) {
+	r, caps, err := b.command("CAPABILITY")
+	if err != nil {
+		return nil, fmt.Errorf("backend capability: %w", err)
+	}
+	if r.status != "OK" {
+		return nil, nil
+	}
+	return caps, nil
+}
+
+// authenticate logs cr in with LOGIN or, when the backend has LOGIN
+// disabled, AUTHENTICATE PLAIN. It returns the capabilities from the OK's
+// response code (nil when it had none).
+func (b *backendConn) authenticate(cr credentials, pre []string) ([]string, error) {
+	var r *response
+	var caps []string
+	var err error
+	switch {
+	case !hasCap(pre, "LOGINDISABLED"):
+		r, caps, err = b.loginCommand(cr)
+	case hasCap(pre, "AUTH=PLAIN"):
+		r, caps, err = b.authPlain(cr, hasCap(pre, "SASL-IR"))
+	default:
+		return nil, fmt.Errorf("backend login: %w: LOGINDISABLED and no AUTH=PLAIN", errBackendProtocol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backend login: %w", err)
+	}
+	switch r.status {
+	case "OK":
+		return caps, nil
+	case "NO", "BAD":
+		return nil, fmt.Errorf("%w: %s", errLoginRefused, r.status)
+	}
+	return nil, fmt.Errorf("backend login: %w: got %q", errBackendProtocol, r.status)
+}
+
+// loginCommand sends LOGIN with each value quoted, or as a synchronizing
+// literal when it cannot be quoted (RFC 9051 section 4.3).
+func (b *backendConn) loginCommand(cr credentials) (*response, []string, error) {
+	tag := b.tag()
+	line := tag + " LOGIN"
+	for _, v := range []string{cr.user, cr.pass} {
+		if quotable(v) {
+			line += " " + quote(v)
+			continue
+		}
+		if err := b.c.WriteString(line + " {" + strconv.Itoa(len(v)) + "}\r\n"); err != nil {
+			return nil, nil, err
+		}
+		if r, err := b.waitContinue(tag); r != nil || err != nil {
+			return r, nil, err
+		}
+		line = v
+	}
+	if err := b.c.WriteString(line + "\r\n"); err != nil {
+		return nil, nil, err
+	}
+	return b.reply(tag)
+}
+
+// authPlain sends AUTHENTICATE PLAIN (RFC 4616) with an empty authorization
+// identity, as an initial response when the backend has SASL-IR (RFC 4959).
+func (b *backendConn) authPlain(cr credentials, saslIR bool) (*response, []string, error) {
+	tag := b.tag()
+	ir := base64.StdEncoding.EncodeToString([]byte("\x00" + cr.user + "\x00" + cr.pass))
+	if saslIR {
+		if err := b.c.WriteString(tag + " AUTHENTICATE PLAIN " + ir + "\r\n"); err != nil {
+			return nil, nil, err
+		}
+		return b.reply(tag)
+	}
+	if err := b.c.WriteString(tag + " AUTHENTICATE PLAIN\r\n"); err != nil {
+		return nil, nil, err
+	}
+	if r, err := b.waitContinue(tag); r != nil || err != nil {
+		return r, nil, err
+	}
+	if err := b.c.WriteString(ir + "\r\n"); err != nil {
+		return nil, nil, err
+	}
+	return b.reply(tag)
+}
+
+// command sends "tag line" and reads until its tagged reply.
+func (b *backendConn) command(line string) (*response, []string, error) {
+	tag := b.tag()
+	if err := b.c.WriteString(tag + " " + line + "\r\n"); err != nil {
+		return nil, nil, err
+	}
+	return b.reply(tag)
+}
+
+func (b *backendConn) tag() string {
+	b.tags++
+	return "mf" + strconv.Itoa(b.tags)
+}
+
+// reply reads until the tagged response for tag and returns it with the
+// capabilities seen on the way (untagged CAPABILITY or the response code).
+func (b *backendConn) reply(tag string) (*response, []string, error) {
+	var caps []string
+	for {
+		r, err := b.read()
+		if err != nil {
+			return nil, nil, err
+		}
+		if c, ok := r.capabilities(); ok {
+			caps = c
+		}
+		switch r.tag {
+		case tag:
+			return r, caps, nil
+		case "+":
+			return nil, nil, fmt.Errorf("%w: unexpected continuation", errBackendProtocol)
+		}
+	}
+}
+
+// waitContinue reads until the backend's "+" continuation request, or
+// returns its tagged refusal.
+func (b *backendConn) waitContinue(tag string) (*response, error) {
+	for {
+		r, err := b.read()
+		if err != nil {
+			return nil, err
+		}
+		switch r.tag {
+		case "+":
+			return nil, nil
+		case tag:
+			return r, nil
+		}
+	}
+}
+
+// read reads one response, folding any literals in untagged data into an
+// empty quoted string. An untagged BYE ends the dialogue.
+func (b *backendConn) read() (*response, error) {
+	line, err := b.c.ReadLine()
+	if err != nil {
+		return nil, fmt.Errorf("read backend: %w", err)
+	}
+	for parts := 0; ; parts++ {
+		r, err := parseResponse(line)
+		if err != nil {
+			return nil, err
+		}
+		if r.tag == "*" && r.status == "BYE" {
+			return nil, fmt.Errorf("%w: backend said BYE", errBackendProtocol)
+		}
+		if r.tag != "*" || r.status != "" {
+			return r, nil
+		}
+		n, err := literalAtEnd(line)
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return r, nil
+		}
+		if line, err = b.fold(line, n, parts); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// fold reads the n-byte literal that ends line and the line part after it.
+func (b *backendConn) fold(line []byte, n, parts int) ([]byte, error) {
+	if parts >= backendParts {
+		return nil, fmt.Errorf("%w: too many literals", errBackendProtocol)
+	}
+	if err := b.c.ReadFull(make([]byte, n)); err != nil {
+		return nil, fmt.Errorf("read backend literal: %w", err)
+	}
+	next, err := b.c.ReadLine()
+	if err != nil {
+		return nil, fmt.Errorf("read backend: %w", err)
+	}
+	i := bytes.LastIndexByte(line, '{')
+	return append(append(line[:i:i], `""`...), next...), nil
+}

@@ -1,0 +1,202 @@
+package imap
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailfront/mailfront/internal/imapmem"
+)
+
+func TestWrongPassword(t *testing.T) {
+	fb := startFake(t, nil)
+	e := startProxy(t, proxyConfig{Backend: fb.addr()})
+	w := e.implicitReady(t)
+	for i := range maxAuthFailures {
+		w.send("a LOGIN alice wrong-password-1\r\n")
+		if got := w.line(); got != "a NO [AUTHENTICATIONFAILED] Authentication failed." {
+			t.Fatalf("attempt %d: got %q, want the canonical failure (no backend text)", i+1, got)
+		}
+	}
+	if got := w.closed(); got != "* BYE Too many authentication failures\r\n" {
+		t.Errorf("after %d failures: got %q, want BYE and close", maxAuthFailures, got)
+	}
+	if n := fb.connections(); n != maxAuthFailures {
+		t.Errorf("backend saw %d connections, want %d", n, maxAuthFailures)
+	}
+	logs := e.logs.String()
+	if strings.Count(logs, `msg="login failed"`) != maxAuthFailures || !strings.Contains(logs, "user=alice outcome=auth-failed") {
+		t.Errorf("want %d \"login failed\" lines with user and outcome", maxAuthFailures)
+	}
+	if strings.Contains(logs, "wrong-password-1") {
+		t.Error("the password reached the logs")
+	}
+	e.stillServes(t)
+}
+
+// TestBackendDown is DESIGN invariant 8: an unreachable backend gets NO
+// [UNAVAILABLE] promptly, is not counted as a failed password, and logins
+// work again once it is back.
+func TestBackendDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	e := startProxy(t, proxyConfig{Backend: addr})
+	w := e.implicitReady(t)
+	for i := range maxAuthFailures + 2 {
+		start := time.Now()
+		w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
+		if got := w.line(); got != "a NO [UNAVAILABLE] Backend unavailable" {
+			t.Fatalf("attempt %d: got %q, want NO [UNAVAILABLE]", i+1, got)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("attempt %d answered after %v, want promptly", i+1, d)
+		}
+	}
+	mem := imapmem.New(map[string]string{testUser: testPassword})
+	if err := mem.Listen(addr); err != nil {
+		t.Fatalf("backend back on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	w.send("b LOGIN alice " + quote(testPassword) + "\r\n")
+	w.expect("b OK [CAPABILITY ")
+	w.relayed()
+}
+
+func TestBackendUnusable(t *testing.T) {
+	tests := []struct {
+		name     string
+		greeting string
+	}{
+		{"never greets", ""},
+		{"preauth", "* PREAUTH [CAPABILITY IMAP4rev1] welcome, no login needed"},
+		{"bye", "* BYE [UNAVAILABLE] too busy"},
+		{"garbage", "HTTP/1.1 400 Bad Request"},
+		{"tagged greeting", "a1 OK hello"},
+	}
+	const login = 300 * time.Millisecond
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fb := startFake(t, func(fb *fakeBackend) { fb.greeting = tt.greeting })
+			e := startProxy(t, proxyConfig{Backend: fb.addr(), Login: login})
+			w := e.implicitReady(t)
+			start := time.Now()
+			w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
+			if got := w.line(); got != "a NO [UNAVAILABLE] Backend unavailable" {
+				t.Fatalf("got %q, want NO [UNAVAILABLE]", got)
+			}
+			if d := time.Since(start); d > login+2*time.Second {
+				t.Errorf("answered after %v, want within the %v login timeout", d, login)
+			}
+			w.send("b NOOP\r\n")
+			w.expect("b OK")
+			if strings.Contains(fb.received(0), "LOGIN") {
+				t.Errorf("credentials sent to an unusable backend: %q", fb.received(0))
+			}
+		})
+	}
+}
+
+func TestBackendLoginDisabledUsesAuthenticatePlain(t *testing.T) {
+	for _, saslIR := range []bool{true, false} {
+		name := map[bool]string{true: "SASL-IR", false: "continuation"}[saslIR]
+		t.Run(name, func(t *testing.T) {
+			caps := "IMAP4rev1 LOGINDISABLED AUTH=PLAIN"
+			if saslIR {
+				caps += " SASL-IR"
+			}
+			fb := startFake(t, func(fb *fakeBackend) {
+				fb.greeting = "* OK [CAPABILITY " + caps + "] fake"
+				fb.preCaps = caps
+			})
+			e := startProxy(t, proxyConfig{Backend: fb.addr()})
+			w := e.implicitReady(t)
+			w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
+			w.expect("a OK ")
+			w.relayed()
+			ir := plainIR("", testUser, testPassword)
+			want := "mf1 AUTHENTICATE PLAIN " + ir + "\r\nr NOOP\r\n"
+			if !saslIR {
+				want = "mf1 AUTHENTICATE PLAIN\r\n" + ir + "\r\nr NOOP\r\n"
+			}
+			if got := fb.received(0); got != want {
+				t.Errorf("backend received %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestIDReplayedToBackend(t *testing.T) {
+	clientID := `i ID ("name" "Thunderbird" "version" "115.0" "x-originating-ip" "6.6.6.6" "os" NIL "vendor" {4}` + "\r\nMoz.)\r\n"
+	login := "a LOGIN alice " + quote(testPassword) + "\r\n"
+	tests := []struct {
+		name, caps, want string
+	}{
+		{"backend has ID", "IMAP4rev1 ID",
+			`mf1 LOGIN "alice" ` + quote(testPassword) + "\r\n" + `mf2 ID ("name" "Thunderbird" "version" "115.0" "os" NIL "vendor" "Moz.")` + "\r\n"},
+		{"backend lacks ID", "IMAP4rev1", `mf1 LOGIN "alice" ` + quote(testPassword) + "\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fb := startFake(t, func(fb *fakeBackend) { fb.greeting = "* OK [CAPABILITY " + tt.caps + "] fake" })
+			e := startProxy(t, proxyConfig{Backend: fb.addr()})
+			w := e.implicitReady(t)
+			w.send(clientID[:len(clientID)-len("Moz.)\r\n")])
+			w.expect("+ Ready")
+			w.send("Moz.)\r\n")
+			w.expect(`* ID ("name" "mailfront")`)
+			w.expect("i OK")
+			w.send(login + "z NOOP\r\n")
+			w.expect("a OK ")
+			w.expect("z OK fake NOOP")
+			if got, want := fb.received(0), tt.want+"z NOOP\r\n"; got != want {
+				t.Errorf("backend received %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestBackendCapabilityLearnt: without capabilities in the greeting or the
+// login reply, mailfront asks on the login connection itself, and uses what
+// it learnt for later sessions.
+func TestBackendCapabilityLearnt(t *testing.T) {
+	fb := startFake(t, func(fb *fakeBackend) {
+		fb.greeting = "* OK fake ready"
+		fb.preCaps = "IMAP4rev1 IDLE LITERAL+"
+		fb.postCaps = ""
+	})
+	e := startProxy(t, proxyConfig{Backend: fb.addr()})
+	for i, want := range []string{
+		"mf1 CAPABILITY\r\nmf2 LOGIN \"alice\" " + quote(testPassword) + "\r\nmf3 CAPABILITY\r\n",
+		"mf1 LOGIN \"alice\" " + quote(testPassword) + "\r\nmf2 CAPABILITY\r\n",
+	} {
+		w := e.implicitReady(t)
+		w.send("a LOGIN alice " + quote(testPassword) + "\r\nz NOOP\r\n")
+		w.expect("a OK [CAPABILITY IMAP4rev1 IDLE LITERAL+] Logged in")
+		w.expect("z OK fake NOOP")
+		if got := fb.received(i); got != want+"z NOOP\r\n" {
+			t.Errorf("login %d: backend received %q, want %q", i+1, got, want+"z NOOP\r\n")
+		}
+	}
+	if got := strings.Join(advertised(e.handler.knownCaps(), true), " "); !strings.Contains(got, "LITERAL- IDLE") {
+		t.Errorf("advertised after learning: got %q, want LITERAL- and IDLE", got)
+	}
+}
+
+func TestShutdownSaysGoodbye(t *testing.T) {
+	e := startProxy(t, proxyConfig{})
+	w := e.implicitReady(t)
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(context.Background()) }()
+	if got := w.closed(); got != "* BYE [UNAVAILABLE] Server shutting down\r\n" {
+		t.Errorf("got %q, want the shutdown BYE", got)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}

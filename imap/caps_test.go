@@ -1,0 +1,125 @@
+package imap
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestAdvertisedCapabilities(t *testing.T) {
+	dovecot := strings.Fields("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN AUTH=SCRAM-SHA-256")
+	tests := []struct {
+		name    string
+		backend []string
+		tls     bool
+		want    string
+	}{
+		{"plaintext, backend unknown", nil, false, "IMAP4rev1 STARTTLS LOGINDISABLED ID"},
+		{"tls, backend unknown", nil, true, "IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID"},
+		{"plaintext, dovecot-like backend", dovecot, false, "IMAP4rev1 STARTTLS LOGINDISABLED ID LITERAL- ENABLE IDLE"},
+		{"tls, dovecot-like backend", dovecot, true, "IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID LITERAL- ENABLE IDLE"},
+		{"tls, rev2 backend with LITERAL-", []string{"IMAP4rev2", "LITERAL-", "UNAUTHENTICATE", "LOGINDISABLED"}, true,
+			"IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR ID LITERAL-"},
+		{"tls, minimal backend", []string{"IMAP4rev1"}, true, "IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(advertised(tt.backend, tt.tls), " "); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAfterLoginCapabilities(t *testing.T) {
+	tests := []struct {
+		name, backend, want string
+	}{
+		{"dovecot", "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT LITERAL+ MOVE CONDSTORE AUTH=PLAIN STARTTLS",
+			"IMAP4rev1 ID ENABLE IDLE SORT LITERAL+ MOVE CONDSTORE"},
+		{"imapmem", "IMAP4rev1 SASL-IR LITERAL- UNSELECT ENABLE IDLE UTF8=ACCEPT NAMESPACE UIDPLUS MOVE LITERAL+",
+			"IMAP4rev1 LITERAL- UNSELECT ENABLE IDLE UTF8=ACCEPT NAMESPACE UIDPLUS MOVE LITERAL+"},
+		{"rev2 with unauthenticate", "IMAP4rev2 UNAUTHENTICATE LOGINDISABLED auth=plain", "IMAP4rev2"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(afterLogin(strings.Fields(tt.backend)), " "); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCapabilityCacheTTL(t *testing.T) {
+	now := time.Unix(1000, 0)
+	h := New(Options{CapabilityTTL: time.Minute, Now: func() time.Time { return now }})
+	if got := h.knownCaps(); got != nil {
+		t.Fatalf("fresh handler: got %q, want nil", got)
+	}
+	h.learnCaps([]string{"IMAP4rev1", "IDLE"})
+	now = now.Add(time.Minute)
+	if got := h.knownCaps(); len(got) != 2 {
+		t.Fatalf("at the TTL: got %q, want the learnt list", got)
+	}
+	now = now.Add(time.Second)
+	if got := h.knownCaps(); got != nil {
+		t.Fatalf("past the TTL: got %q, want nil", got)
+	}
+}
+
+// TestCapabilitiesEndToEnd checks the greeting and CAPABILITY in each TLS
+// state, before the backend's capabilities are known, after a login taught
+// them, and with the backend down.
+func TestCapabilitiesEndToEnd(t *testing.T) {
+	fb := startFake(t, func(fb *fakeBackend) {
+		fb.greeting = "* OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE STARTTLS AUTH=PLAIN ID] fake"
+	})
+	var clock atomic.Int64
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	e := startProxy(t, proxyConfig{Backend: fb.addr(), Options: Options{Now: now}})
+	const (
+		plainBase = "IMAP4rev1 STARTTLS LOGINDISABLED ID"
+		tlsBase   = "IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID"
+		plainFull = "IMAP4rev1 STARTTLS LOGINDISABLED ID LITERAL- IDLE"
+		tlsFull   = "IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID LITERAL- IDLE"
+	)
+	check := func(t *testing.T, wantPlain, wantTLS string) {
+		t.Helper()
+		w := e.dialPlain(t)
+		if got := w.line(); got != "* OK [CAPABILITY "+wantPlain+"] mailfront ready" {
+			t.Errorf("plaintext greeting: got %q, want caps %q", got, wantPlain)
+		}
+		w.send("c CAPABILITY\r\n")
+		if got := w.tagged("c"); got[0] != "* CAPABILITY "+wantPlain {
+			t.Errorf("plaintext CAPABILITY: got %q, want %q", got[0], wantPlain)
+		}
+		w.send("s STARTTLS\r\n")
+		w.expect("s OK")
+		w.upgrade(e.client)
+		w.send("c CAPABILITY\r\n")
+		if got := w.tagged("c"); got[0] != "* CAPABILITY "+wantTLS {
+			t.Errorf("after STARTTLS: got %q, want %q", got[0], wantTLS)
+		}
+		iw := e.implicitReady(t)
+		iw.send("c CAPABILITY\r\n")
+		if got := iw.tagged("c"); got[0] != "* CAPABILITY "+wantTLS {
+			t.Errorf("implicit TLS: got %q, want %q", got[0], wantTLS)
+		}
+	}
+	t.Run("backend caps absent", func(t *testing.T) { check(t, plainBase, tlsBase) })
+	w := e.implicitReady(t)
+	w.send("l LOGIN alice " + quote(testPassword) + "\r\n")
+	w.expect("l OK [CAPABILITY IMAP4rev1 ID IDLE LITERAL+ UIDPLUS] ")
+	w.relayed()
+	t.Run("backend caps present", func(t *testing.T) { check(t, plainFull, tlsFull) })
+	fb.ln.Close()
+	clock.Add(int64(DefaultCapabilityTTL + time.Second))
+	t.Run("backend down, cache expired", func(t *testing.T) {
+		check(t, plainBase, tlsBase)
+		w := e.implicitReady(t)
+		w.send("l LOGIN alice x\r\n")
+		w.expect("l NO [UNAVAILABLE] ")
+	})
+}

@@ -1,0 +1,197 @@
+package imap
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/mailfront/mailfront/proxy"
+)
+
+// levelTrace is below debug: protocol traces (command names, never
+// arguments, so never a credential).
+const levelTrace = slog.LevelDebug - 4
+
+// state is where a client is in the pre-authentication dialogue (after
+// go-imap's ConnState, with TLS made explicit because what is allowed
+// depends on it).
+type state uint8
+
+const (
+	// statePlain: not authenticated, no TLS yet (STARTTLS listener).
+	statePlain state = iota
+	// stateTLS: not authenticated, under TLS (implicit, or after STARTTLS).
+	stateTLS
+	// stateLoggedIn: the backend accepted a login; the relay takes over.
+	stateLoggedIn
+)
+
+func (st state) String() string {
+	switch st {
+	case statePlain:
+		return "not-authenticated-plaintext"
+	case stateTLS:
+		return "not-authenticated-tls"
+	}
+	return "logged-in"
+}
+
+type commandFunc func(*session, *command) error
+
+// commands lists what each state allows. Anything else is BAD. LOGIN and
+// AUTHENTICATE exist before TLS only to be refused with PRIVACYREQUIRED.
+var commands = map[state]map[string]commandFunc{
+	statePlain: {
+		"CAPABILITY":   cmdCapability,
+		"NOOP":         cmdNoop,
+		"LOGOUT":       cmdLogout,
+		"ID":           cmdID,
+		"STARTTLS":     cmdStartTLS,
+		"LOGIN":        refusePlaintextLogin,
+		"AUTHENTICATE": refusePlaintextLogin,
+	},
+	stateTLS: {
+		"CAPABILITY":   cmdCapability,
+		"NOOP":         cmdNoop,
+		"LOGOUT":       cmdLogout,
+		"ID":           cmdID,
+		"STARTTLS":     refuseStartTLS,
+		"LOGIN":        cmdLogin,
+		"AUTHENTICATE": cmdAuthenticate,
+	},
+}
+
+// session is one client's pre-authentication dialogue.
+type session struct {
+	ctx   context.Context
+	h     *Handler
+	ps    *proxy.Session
+	conn  *proxy.Conn
+	log   *slog.Logger
+	lim   proxy.Limits
+	state state
+
+	commands, invalid, failures int
+	clientID                    []idField // from the client's ID, replayed to the backend
+	handoff                     *proxy.Handoff
+}
+
+func newSession(ctx context.Context, h *Handler, ps *proxy.Session) *session {
+	s := &session{ctx: ctx, h: h, ps: ps, conn: ps.Conn, log: ps.Log, lim: ps.Conn.Limits()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if !s.conn.IsTLS() {
+		s.state = statePlain
+	} else {
+		s.state = stateTLS
+	}
+	return s
+}
+
+// serve runs the dialogue until a login succeeds or the session ends.
+func (s *session) serve() (*proxy.Handoff, error) {
+	greeting := "* OK [CAPABILITY " + s.capabilities() + "] mailfront ready\r\n"
+	if err := s.conn.WriteString(greeting); err != nil {
+		return nil, s.end(err)
+	}
+	for s.state != stateLoggedIn {
+		cmd, err := readCommand(s.conn, limitsFor(s.lim), s.literalContinue)
+		if err == nil || isProto(err) {
+			if cerr := s.count(); cerr != nil {
+				err = cerr
+			}
+		}
+		if err == nil {
+			err = s.execute(cmd)
+		}
+		if err = s.reply(cmd.tag, err); err != nil {
+			return nil, s.end(err)
+		}
+	}
+	return s.handoff, nil
+}
+
+// count charges one command against Limits.Commands.
+func (s *session) count() error {
+	s.commands++
+	if s.commands > s.lim.Commands {
+		return &proxy.LimitError{Limit: "commands", Max: int64(s.lim.Commands)}
+	}
+	return nil
+}
+
+func (s *session) execute(cmd *command) error {
+	s.log.Log(s.ctx, levelTrace, "command", "tag", cmd.tag, "name", cmd.name, "state", s.state.String())
+	fn, ok := commands[s.state][cmd.name]
+	if !ok {
+		return bad("Command not valid before login")
+	}
+	return fn(s, cmd)
+}
+
+// literalContinue invites a synchronizing literal the parser has accepted.
+// It refuses instead for a command the state does not allow, and for a
+// login before TLS: "+" there would invite a credential in the clear
+// (DESIGN invariant 1).
+func (s *session) literalContinue(cmd *command) error {
+	if _, ok := commands[s.state][cmd.name]; !ok {
+		return bad("Command not valid before login")
+	}
+	if s.state == statePlain && (cmd.name == "LOGIN" || cmd.name == "AUTHENTICATE") {
+		return refusePlaintextLogin(s, cmd)
+	}
+	return s.conn.WriteString("+ Ready\r\n")
+}
+
+// capabilities is the list for the greeting and CAPABILITY.
+func (s *session) capabilities() string {
+	return strings.Join(advertised(s.h.knownCaps(), s.state != statePlain), " ")
+}
+
+func (s *session) ok(tag, text string) error {
+	return s.conn.WriteString(tag + " OK " + text + "\r\n")
+}
+
+func isProto(err error) bool {
+	var pe *protoError
+	return errors.As(err, &pe)
+}
+
+func noArgs(cmd *command) error {
+	if len(cmd.args) != 0 {
+		return bad(cmd.name + " takes no arguments")
+	}
+	return nil
+}
+
+func cmdCapability(s *session, cmd *command) error {
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	if err := s.conn.WriteString("* CAPABILITY " + s.capabilities() + "\r\n"); err != nil {
+		return err
+	}
+	return s.ok(cmd.tag, "CAPABILITY completed")
+}
+
+func cmdNoop(s *session, cmd *command) error {
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	return s.ok(cmd.tag, "NOOP completed")
+}
+
+func cmdLogout(s *session, cmd *command) error {
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	if err := s.conn.WriteString("* BYE Logging out\r\n"); err != nil {
+		return err
+	}
+	if err := s.ok(cmd.tag, "LOGOUT completed"); err != nil {
+		return err
+	}
+	return errLogout
+}

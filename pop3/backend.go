@@ -1,0 +1,193 @@
+package pop3
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mailfront/mailfront/proxy"
+)
+
+// maxCapaLines bounds a backend's CAPA response.
+const maxCapaLines = 64
+
+var (
+	// errUnavailable marks backend trouble: down, slow, or not speaking POP3.
+	errUnavailable = errors.New("pop3: backend unavailable")
+	// errUnsendable marks credentials that cannot be put on a command line.
+	errUnsendable = errors.New("pop3: credentials cannot be sent")
+)
+
+// backendRefusal is a backend's -ERR to a login step.
+type backendRefusal struct {
+	step string
+	code string // response code, if any
+}
+
+func (e *backendRefusal) Error() string {
+	return fmt.Sprintf("pop3: %s: backend refused [%s]", e.step, e.code)
+}
+
+// login opens a backend connection and logs in with user and pass. Reads
+// are bounded by the backend's login timeout, and fail at once on shutdown.
+func (h *Handler) login(ctx context.Context, b *proxy.Backend, user, pass string) (*proxy.Conn, error) {
+	if strings.ContainsAny(user, " \t") && !h.caps.last().plainOnly() {
+		// USER cannot carry it, and the backend should not see a
+		// connection without a login attempt.
+		return nil, errUnsendable
+	}
+	be, err := b.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	stop := context.AfterFunc(ctx, be.Stop)
+	err = h.backendLogin(be, user, pass)
+	if !stop() && err == nil {
+		err = proxy.ErrShutdown // Stop ran: be is unusable
+	}
+	if err != nil {
+		be.WriteString("QUIT\r\n")
+		be.Close()
+		return nil, err
+	}
+	return be, nil
+}
+
+// backendLogin reads the greeting, learns the capabilities when the cache
+// is stale (on this connection, before the login), then logs in with USER
+// and PASS, or AUTH PLAIN when the backend offers SASL PLAIN but no USER.
+func (h *Handler) backendLogin(be *proxy.Conn, user, pass string) error {
+	line, err := be.ReadLine()
+	if err != nil {
+		return backendErr("read backend greeting", err)
+	}
+	if !strings.HasPrefix(string(line), "+OK") {
+		return fmt.Errorf("backend greeting: not +OK: %w", errUnavailable)
+	}
+	caps, fresh := h.caps.get()
+	if !fresh {
+		if caps, err = fetchCaps(be); err != nil {
+			return err
+		}
+		h.caps.put(caps)
+	}
+	if caps.plainOnly() {
+		return loginPLAIN(be, user, pass)
+	}
+	return loginUSER(be, user, pass)
+}
+
+// loginUSER logs in with USER and PASS (RFC 1939 section 7).
+func loginUSER(be *proxy.Conn, user, pass string) error {
+	if strings.ContainsAny(user, " \t") {
+		return errUnsendable
+	}
+	line, err := roundTrip(be, "backend USER", "USER "+user)
+	if err != nil {
+		return err
+	}
+	if err := status("backend USER", line); err != nil {
+		return err
+	}
+	if line, err = roundTrip(be, "backend PASS", "PASS "+pass); err != nil {
+		return err
+	}
+	return status("backend PASS", line)
+}
+
+// loginPLAIN logs in with AUTH PLAIN (RFC 5034, RFC 4616), without an
+// initial response so that RFC 1734 servers understand it too.
+func loginPLAIN(be *proxy.Conn, user, pass string) error {
+	line, err := roundTrip(be, "backend AUTH", "AUTH PLAIN")
+	if err != nil {
+		return err
+	}
+	if line != "+" && !strings.HasPrefix(line, "+ ") {
+		if err := status("backend AUTH", line); err != nil {
+			return err
+		}
+		return fmt.Errorf("backend AUTH: +OK before credentials: %w", errUnavailable)
+	}
+	resp := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+	if line, err = roundTrip(be, "backend AUTH response", resp); err != nil {
+		return err
+	}
+	return status("backend AUTH", line)
+}
+
+// fetchCaps asks the backend for CAPA (RFC 2449 section 5). A backend
+// without CAPA is taken to be plain RFC 1939.
+func fetchCaps(be *proxy.Conn) (backendCaps, error) {
+	line, err := roundTrip(be, "backend CAPA", "CAPA")
+	if err != nil {
+		return backendCaps{}, err
+	}
+	switch {
+	case strings.HasPrefix(line, "-ERR"):
+		return capsRFC1939, nil
+	case !strings.HasPrefix(line, "+OK"):
+		return backendCaps{}, fmt.Errorf("backend CAPA: unexpected reply: %w", errUnavailable)
+	}
+	var lines []string
+	for range maxCapaLines {
+		l, err := be.ReadLine()
+		if err != nil {
+			return backendCaps{}, backendErr("read backend CAPA", err)
+		}
+		if string(l) == "." {
+			return parseBackendCaps(lines), nil
+		}
+		lines = append(lines, strings.TrimPrefix(string(l), "."))
+	}
+	return backendCaps{}, fmt.Errorf("backend CAPA: more than %d lines: %w", maxCapaLines, errUnavailable)
+}
+
+// roundTrip sends one command and reads the reply line. step names the
+// command in errors; the line itself (which may hold a password) never
+// appears in one.
+func roundTrip(be *proxy.Conn, step, cmd string) (string, error) {
+	if err := be.WriteString(cmd + "\r\n"); err != nil {
+		return "", backendErr(step, err)
+	}
+	line, err := be.ReadLine()
+	if err != nil {
+		return "", backendErr(step, err)
+	}
+	return string(line), nil
+}
+
+// status turns a reply line into nil (+OK), a refusal (-ERR) or
+// backend trouble (anything else). The reply text is dropped.
+func status(step, line string) error {
+	switch {
+	case line == "+OK" || strings.HasPrefix(line, "+OK "):
+		return nil
+	case line == "-ERR" || strings.HasPrefix(line, "-ERR "):
+		return &backendRefusal{step: step, code: respCode(line)}
+	}
+	return fmt.Errorf("%s: unexpected reply: %w", step, errUnavailable)
+}
+
+// respCode extracts the response code from "-ERR [CODE] text".
+func respCode(line string) string {
+	rest, ok := strings.CutPrefix(line, "-ERR [")
+	if !ok {
+		return ""
+	}
+	code, _, ok := strings.Cut(rest, "]")
+	if !ok || len(code) > 40 || !safeArgs([]string{code}) {
+		return ""
+	}
+	return strings.ToUpper(code)
+}
+
+// backendErr wraps a backend I/O error as unavailability; shutdown stays
+// shutdown.
+func backendErr(step string, err error) error {
+	if errors.Is(err, proxy.ErrShutdown) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %w", step, errUnavailable, err)
+}

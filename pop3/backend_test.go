@@ -1,0 +1,168 @@
+package pop3
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailfront/mailfront/internal/pop3mem"
+)
+
+// scriptedBackend serves every connection with script: "S: x" sends the
+// line x, "C: x" reads a line that must start with x, "close" hangs up. A
+// line that does not match fails the test: the fake is a tripwire for
+// anything mailfront should not send.
+func scriptedBackend(t *testing.T, script ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				runScript(t, c, script)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func runScript(t *testing.T, c net.Conn, script []string) {
+	r := bufio.NewReader(c)
+	for _, step := range script {
+		switch {
+		case step == "close":
+			return
+		case strings.HasPrefix(step, "S: "):
+			c.Write([]byte(step[3:] + "\r\n"))
+		case strings.HasPrefix(step, "C: "):
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return // mailfront hung up: allowed
+			}
+			if line = strings.TrimRight(line, "\r\n"); !strings.HasPrefix(line, step[3:]) {
+				if !strings.HasPrefix(line, "QUIT") {
+					t.Errorf("backend got %q, want %q", line, step[3:])
+				}
+				return
+			}
+		}
+	}
+	r.ReadString('\n') // wait for mailfront's QUIT or hang-up
+}
+
+func TestBackendFailures(t *testing.T) {
+	login := []string{"S: +OK hi", "C: CAPA", "S: -ERR no CAPA here", "C: USER alice", "S: +OK", "C: PASS "}
+	tests := []struct {
+		name   string
+		script []string
+		want   string
+	}{
+		{"closes at once", []string{"close"}, "-ERR [SYS/TEMP] Backend unavailable"},
+		{"greeting not POP3", []string{"S: * OK IMAP4rev1 ready"}, "-ERR [SYS/TEMP] Backend unavailable"},
+		{"greeting -ERR", []string{"S: -ERR [SYS/TEMP] overloaded"}, "-ERR [SYS/TEMP] Backend unavailable"},
+		{"garbage after USER", []string{"S: +OK hi", "C: CAPA", "S: -ERR", "C: USER alice", "S: what?"}, "-ERR [SYS/TEMP] Backend unavailable"},
+		{"closes after USER", []string{"S: +OK hi", "C: CAPA", "S: -ERR", "C: USER alice", "close"}, "-ERR [SYS/TEMP] Backend unavailable"},
+		{"endless CAPA", append([]string{"S: +OK hi", "C: CAPA", "S: +OK"}, repeat("S: X-CAP", maxCapaLines+1)...), "-ERR [SYS/TEMP] Backend unavailable"},
+		{"SYS/TEMP at PASS", append(login, "S: -ERR [SYS/TEMP] try later"), "-ERR [SYS/TEMP] Backend unavailable"},
+		{"IN-USE at PASS", append(login, "S: -ERR [IN-USE] locked by pid 42"), "-ERR [IN-USE] Mailbox in use"},
+		{"LOGIN-DELAY at PASS", append(login, "S: -ERR [LOGIN-DELAY] wait 900s"), "-ERR [LOGIN-DELAY] Login too soon"},
+		{"backend text hidden", append(login, "S: -ERR [AUTH] user alice has password hint 'fluffy'"), "-ERR [AUTH] Authentication failed"},
+		{"no code", append(login, "S: -ERR nope"), "-ERR [AUTH] Authentication failed"},
+		{"USER refused", []string{"S: +OK hi", "C: CAPA", "S: -ERR", "C: USER alice", "S: -ERR no such user"}, "-ERR [AUTH] Authentication failed"},
+		{"AUTH PLAIN refused", []string{"S: +OK hi", "C: CAPA", "S: +OK", "S: SASL PLAIN", "S: .", "C: AUTH PLAIN", "S: -ERR no"}, "-ERR [AUTH] Authentication failed"},
+		{"AUTH PLAIN +OK early", []string{"S: +OK hi", "C: CAPA", "S: +OK", "S: SASL PLAIN", "S: .", "C: AUTH PLAIN", "S: +OK"}, "-ERR [SYS/TEMP] Backend unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := startProxy(t, withBackendAddress(scriptedBackend(t, tt.script...)), withLoginTimeout(5*time.Second))
+			w := f.tlsReady(t, "implicit")
+			w.send("USER alice", "PASS "+alicePassword)
+			w.expect("+OK send PASS")
+			w.expect(tt.want)
+			w.send("QUIT")
+			w.expect("+OK mailfront signing off")
+		})
+	}
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// TestBackendDownThenBack: an unreachable backend gets -ERR [SYS/TEMP] at
+// once, is not counted as a failed password, and the same session logs in
+// once the backend is back (DESIGN invariant 8).
+func TestBackendDownThenBack(t *testing.T) {
+	f := startProxy(t)
+	f.down.Store(true)
+	w := f.tlsReady(t, "implicit")
+	for range maxAuthFailures + 1 {
+		start := time.Now()
+		w.send("USER alice", "PASS "+alicePassword)
+		w.expect("+OK send PASS")
+		w.expect("-ERR [SYS/TEMP] Backend unavailable")
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("refused backend answered after %v, want promptly", d)
+		}
+	}
+	f.logs.wait(t, "backend unavailable", "user=alice")
+	if n := f.logs.count("login failed"); n != 0 {
+		t.Fatalf("got %d 'login failed' lines for backend trouble, want 0", n)
+	}
+	f.down.Store(false)
+	w.send("USER alice", "PASS "+alicePassword)
+	w.expect("+OK send PASS")
+	w.expect("+OK Logged in")
+	w.send("QUIT")
+	w.expect("+OK pop3mem signing off")
+	w.closed()
+}
+
+// TestBackendNeverGreets: a backend that accepts and says nothing costs the
+// client the login timeout, not more.
+func TestBackendNeverGreets(t *testing.T) {
+	const login = 300 * time.Millisecond
+	f := startProxy(t, withBackend(pop3mem.Options{Silent: true}), withLoginTimeout(login))
+	w := f.tlsReady(t, "implicit")
+	start := time.Now()
+	w.send("USER alice", "PASS "+alicePassword)
+	w.expect("+OK send PASS")
+	w.expect("-ERR [SYS/TEMP] Backend unavailable")
+	if d := time.Since(start); d < login || d > login+3*time.Second {
+		t.Fatalf("answered after %v, want about the %v login timeout", d, login)
+	}
+	f.logs.wait(t, "backend unavailable", "read backend greeting")
+}

@@ -1,0 +1,142 @@
+package pop3
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailfront/mailfront/proxy"
+)
+
+// implementation names mailfront without a version (RFC 2449 section 6.9).
+const implementation = "IMPLEMENTATION mailfront"
+
+// Capabilities mailfront offers itself: it emits the response codes of
+// RFC 2449 section 8 and RFC 3206 in its own pre-login replies.
+var (
+	capsPlain  = []string{"STLS", "RESP-CODES", "AUTH-RESP-CODE", implementation}
+	capsSecure = []string{"USER", "SASL PLAIN LOGIN", "RESP-CODES", "AUTH-RESP-CODE"}
+)
+
+// capa answers CAPA (RFC 2449 section 5) from the TLS state: before TLS STLS
+// and no way to log in; under TLS the login methods and the backend's
+// post-login capabilities, and no STLS (DESIGN invariant 7).
+func (ss *session) capa(request) (*proxy.Handoff, error) {
+	var b strings.Builder
+	b.WriteString("+OK Capability list follows\r\n")
+	for _, c := range capabilities(ss.s.Conn.IsTLS(), ss.h.caps.advertised()) {
+		b.WriteString(c + "\r\n")
+	}
+	b.WriteString(".\r\n")
+	return nil, ss.write(b.String())
+}
+
+// capabilities is the CAPA list for a TLS state, given the backend's
+// capabilities that matter after login.
+func capabilities(tls bool, backend []string) []string {
+	if !tls {
+		return capsPlain
+	}
+	out := append([]string(nil), capsSecure...)
+	out = append(out, backend...)
+	return append(out, implementation)
+}
+
+// backendCaps is what mailfront needs from a backend's CAPA.
+type backendCaps struct {
+	user      bool     // USER/PASS accepted (RFC 2449 section 6.8)
+	saslPlain bool     // AUTH PLAIN accepted (RFC 5034 section 5)
+	relay     []string // post-login capabilities repeated to clients
+}
+
+// plainOnly reports whether logins must use AUTH PLAIN: the backend offers
+// SASL PLAIN and not USER.
+func (c backendCaps) plainOnly() bool { return !c.user && c.saslPlain }
+
+// capsRFC1939 is assumed of a backend that answers CAPA with -ERR.
+var capsRFC1939 = backendCaps{user: true}
+
+// relayed are the backend capabilities that describe the TRANSACTION state
+// and so are repeated to clients under TLS. UTF8 and LANG are not: their
+// commands are issued before login, where mailfront answers.
+var relayed = map[string]bool{"TOP": true, "UIDL": true, "PIPELINING": true, "EXPIRE": true, "LOGIN-DELAY": true}
+
+// parseBackendCaps reads the lines of a backend's CAPA response.
+func parseBackendCaps(lines []string) backendCaps {
+	var c backendCaps
+	for _, line := range lines {
+		f := fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		kw := strings.ToUpper(f[0])
+		switch {
+		case kw == "USER":
+			c.user = true
+		case kw == "SASL":
+			for _, m := range f[1:] {
+				c.saslPlain = c.saslPlain || strings.EqualFold(m, "PLAIN")
+			}
+		case relayed[kw] && safeArgs(f[1:]):
+			c.relay = append(c.relay, strings.Join(append([]string{kw}, f[1:]...), " "))
+		}
+	}
+	return c
+}
+
+// safeArgs reports whether capability arguments are short tokens of
+// letters, digits, '-' and '/', safe to repeat to a client.
+func safeArgs(args []string) bool {
+	if len(args) > 4 {
+		return false
+	}
+	for _, a := range args {
+		if len(a) > 40 {
+			return false
+		}
+		for i := 0; i < len(a); i++ {
+			if !isKeywordByte(a[i]) && a[i] != '/' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// capCache holds the backend's capabilities. They are learnt on login
+// connections, so the backend never sees a connection without a login.
+type capCache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	caps    backendCaps
+	learned time.Time // zero until the first CAPA
+}
+
+// get returns the cached capabilities and whether they are younger than the
+// TTL.
+func (c *capCache) get() (backendCaps, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fresh := !c.learned.IsZero() && c.now().Sub(c.learned) < c.ttl
+	return c.caps, fresh
+}
+
+func (c *capCache) put(caps backendCaps) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.caps, c.learned = caps, c.now()
+}
+
+// last is the last known capabilities, of any age (zero before the first).
+func (c *capCache) last() backendCaps {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.caps
+}
+
+// advertised is the last known post-login capabilities, of any age: a
+// stale list is refreshed by the next login, and until the first login
+// clients see mailfront's own list only.
+func (c *capCache) advertised() []string { return c.last().relay }

@@ -1,0 +1,68 @@
+package pop3
+
+import (
+	"context"
+	"time"
+
+	"github.com/mailfront/mailfront/proxy"
+)
+
+// IdleTimeout is the default post-login idle limit. RFC 1939 section 3: an
+// autologout timer must be of at least 10 minutes' duration.
+const IdleTimeout = 10 * time.Minute
+
+// CapabilityTTL is how long a backend's CAPA is trusted before the next login
+// connection asks again.
+const CapabilityTTL = 5 * time.Minute
+
+// maxAuthFailures is how many refused logins one connection gets.
+const maxAuthFailures = 3
+
+// Options configure a Handler. Zero values mean the defaults named per field.
+type Options struct {
+	// Backend is the plaintext POP3 server logins go to. The session's
+	// Backend, when set, takes precedence; one Handler should serve one
+	// backend, since the capability cache is per Handler.
+	Backend *proxy.Backend
+	// Idle is the post-login idle limit (default IdleTimeout).
+	Idle time.Duration
+	// CapabilityTTL is the backend CAPA cache lifetime (default CapabilityTTL).
+	CapabilityTTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Handler runs the POP3 pre-authentication dialogue. It is safe for
+// concurrent use by many sessions.
+type Handler struct {
+	backend *proxy.Backend
+	idle    time.Duration
+	caps    capCache
+}
+
+// New returns a Handler for opts.
+func New(opts Options) *Handler {
+	if opts.Idle <= 0 {
+		opts.Idle = IdleTimeout
+	}
+	if opts.CapabilityTTL <= 0 {
+		opts.CapabilityTTL = CapabilityTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Handler{
+		backend: opts.Backend,
+		idle:    opts.Idle,
+		caps:    capCache{ttl: opts.CapabilityTTL, now: opts.Now},
+	}
+}
+
+// Serve greets the client and runs its dialogue until it logs in (the
+// returned Handoff carries the logged-in backend connection), quits, or is
+// dropped; s.Outcome says which.
+func (h *Handler) Serve(ctx context.Context, s *proxy.Session) (*proxy.Handoff, error) {
+	return newSession(ctx, h, s).run()
+}
+
+var _ proxy.Handler = (*Handler)(nil)
