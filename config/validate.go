@@ -100,7 +100,7 @@ func (c *Config) validateListeners(p *problems) {
 			p.add(path+".name", "%q is also the name of listeners[%d]", l.Name, j)
 		}
 		names[l.Name] = i
-		if j, dup := addrs[l.Address]; dup && l.Address != "" {
+		if j, dup := addrs[l.Address]; dup && l.Address != "" && !strings.HasSuffix(l.Address, ":0") {
 			p.add(path+".address", "%q is also the address of listeners[%d]", l.Address, j)
 		}
 		addrs[l.Address] = i

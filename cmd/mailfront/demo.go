@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"text/template"
 
@@ -39,6 +40,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	sig := signals()
+	defer signal.Stop(sig)
 	d, err := startDemo(log)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailfront demo: %v\n", err)
@@ -46,7 +49,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer d.close()
 	d.printHelp(stdout)
-	return d.front.wait(signals())
+	return d.front.wait(sig)
 }
 
 type demo struct {

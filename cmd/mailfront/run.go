@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mailfront/mailfront/config"
-	"github.com/mailfront/mailfront/tlsconf"
 )
 
 func cmdRun(args []string, stderr io.Writer) int {
@@ -37,12 +36,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailfront: %v\n", err)
 		return 1
 	}
+	sig := signals() // before listening, so an early SIGHUP cannot kill the process
+	defer signal.Stop(sig)
 	f, err := startFront(cfg, nil, log)
 	if err != nil {
 		log.Error("start failed", "error", err)
 		return 1
 	}
-	return f.wait(signals())
+	return f.wait(sig)
 }
 
 // newLogger builds the process logger from the log section.
@@ -59,7 +60,7 @@ func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
 }
 
 // signals delivers SIGHUP, SIGINT and SIGTERM.
-func signals() <-chan os.Signal {
+func signals() chan os.Signal {
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	return ch
@@ -98,4 +99,3 @@ func (f *front) reload() {
 	f.log.Info("certificates reloaded", "names", f.store.Names())
 }
 
-var _ = tlsconf.New
