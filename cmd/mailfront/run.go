@@ -98,4 +98,3 @@ func (f *front) reload() {
 	}
 	f.log.Info("certificates reloaded", "names", f.store.Names())
 }
-
