@@ -59,9 +59,9 @@ func TestNULBytesRejected(t *testing.T) {
 	w.expect("b BAD NUL byte in literal")
 	w.send("c NOOP\r\n")
 	w.expect("c OK")
-	w.send(strings.Repeat("\x00\r\n", 3))
+	w.send(strings.Repeat("\x00\r\n", 4))
 	got := w.closed()
-	want := strings.Repeat("* BAD NUL byte in command\r\n", 3) + "* BYE [LIMIT] Too many invalid commands (max 5)\r\n"
+	want := strings.Repeat("* BAD NUL byte in command\r\n", 4) + "* BYE [LIMIT] Too many invalid commands (max 5)\r\n"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -132,13 +132,14 @@ func TestDrippingClientDroppedAtTotalLimit(t *testing.T) {
 func TestTooManyInvalidCommands(t *testing.T) {
 	e := startProxy(t, proxyConfig{})
 	w := e.implicitReady(t)
-	w.send("a SELECT INBOX\r\nb FOO\r\nc LOGIN\r\nd NOOP x\r\ne LIST \"\" *\r\nf NOOP\r\n")
+	w.send("a SELECT INBOX\r\nb FOO\r\nc LOGIN\r\nd NOOP x\r\ne LIST \"\" *\r\nf BAR\r\ng NOOP\r\n")
 	got := w.closed()
 	want := "a BAD Command not valid before login\r\n" +
 		"b BAD Command not valid before login\r\n" +
 		"c BAD LOGIN takes a user name and a password\r\n" +
 		"d BAD NOOP takes no arguments\r\n" +
 		"e BAD Invalid character in argument\r\n" +
+		"f BAD Command not valid before login\r\n" +
 		"* BYE [LIMIT] Too many invalid commands (max 5)\r\n"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)

@@ -104,7 +104,7 @@ func (s *session) reply(tag string, err error) error {
 		return nil
 	}
 	s.invalid++
-	if s.invalid >= s.lim.InvalidCommands {
+	if s.invalid > s.lim.InvalidCommands {
 		return &proxy.LimitError{Limit: "invalid commands", Max: int64(s.lim.InvalidCommands)}
 	}
 	return nil
