@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -282,6 +283,31 @@ func (c *Conn) Detach() (net.Conn, []byte) {
 	c.r = nil
 	c.c.SetDeadline(time.Time{})
 	return c.c, pending
+}
+
+// lingerTime and lingerBytes bound how long and how much a closing
+// connection keeps reading so that its last reply is not lost to a reset.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 64 << 10
+)
+
+// CloseLingering is Close for a connection that may still have unread
+// input (a limit was hit): closing a socket with unread bytes makes the
+// kernel send a reset, which can destroy the BYE just written. It sends the
+// end of stream first, then reads and drops what the peer still sends for a
+// bounded time (nginx's lingering close).
+func (c *Conn) CloseLingering() error {
+	if c.tls != nil {
+		c.tls.SetWriteDeadline(c.now().Add(lingerTime))
+		c.tls.CloseWrite()
+	}
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		c.raw.SetReadDeadline(c.now().Add(lingerTime))
+		io.CopyN(io.Discard, c.raw, lingerBytes)
+	}
+	return c.Close()
 }
 
 // Close closes the transport and returns the reader to the pool.

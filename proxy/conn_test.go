@@ -243,3 +243,21 @@ func TestDetachReturnsPipelinedBytes(t *testing.T) {
 		t.Fatalf("got %q, %v", buf, err)
 	}
 }
+
+// A limit reply must reach a client whose excess input is still unread:
+// a plain close would answer that input with a reset and lose the reply.
+func TestCloseLingeringDeliversLastReply(t *testing.T) {
+	cli, srv := pair(t)
+	c := NewConn(srv, Limits{Line: 600})
+	flood := strings.Repeat("x", 200<<10)
+	go cli.Write([]byte(flood))
+	if _, err := c.ReadLine(); err == nil {
+		t.Fatal("over-long line accepted")
+	}
+	c.WriteString("* BYE line too long\r\n")
+	c.CloseLingering()
+	got, err := io.ReadAll(cli)
+	if err != nil || string(got) != "* BYE line too long\r\n" {
+		t.Fatalf("got %q, %v; want the BYE then EOF", got, err)
+	}
+}

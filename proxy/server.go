@@ -215,7 +215,11 @@ func (s *Server) serve(l *Listener, raw net.Conn) {
 	stop()
 	if h == nil {
 		in, out := c.Counts()
-		c.Close()
+		if sess.Outcome == OutcomeLimit || sess.Outcome == OutcomeProtocolError {
+			c.CloseLingering()
+		} else {
+			c.Close()
+		}
 		if sess.Outcome == "" {
 			sess.Outcome = outcomeOf(err)
 		}
