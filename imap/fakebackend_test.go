@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeBackend is a scripted plaintext IMAP backend. It records every byte
@@ -31,6 +32,7 @@ type fakeBackend struct {
 }
 
 type fakeSession struct {
+	done     chan struct{} // closed when the backend has hung up
 	mu       sync.Mutex
 	raw      bytes.Buffer
 	ids      []string
@@ -80,7 +82,7 @@ func startFake(t *testing.T, mod func(*fakeBackend)) *fakeBackend {
 			if err != nil {
 				return
 			}
-			fs := &fakeSession{}
+			fs := &fakeSession{done: make(chan struct{})}
 			fb.mu.Lock()
 			fb.sessions = append(fb.sessions, fs)
 			fb.conns = append(fb.conns, c)
@@ -116,6 +118,20 @@ func (fb *fakeBackend) connections() int {
 	return len(fb.sessions)
 }
 
+// ended waits until the backend has hung up on connection i, so that
+// received(i) is complete.
+func (fb *fakeBackend) ended(i int) {
+	fb.t.Helper()
+	fb.mu.Lock()
+	fs := fb.sessions[i]
+	fb.mu.Unlock()
+	select {
+	case <-fs.done:
+	case <-time.After(safety):
+		fb.t.Fatalf("backend connection %d still open after %v", i, safety)
+	}
+}
+
 // received is what connection i sent the backend.
 func (fb *fakeBackend) received(i int) string {
 	fb.mu.Lock()
@@ -136,6 +152,7 @@ func (fb *fakeBackend) idArgs(i int) []string {
 }
 
 func (fb *fakeBackend) serve(c net.Conn, fs *fakeSession) {
+	defer close(fs.done)
 	defer c.Close()
 	r := bufio.NewReader(io.TeeReader(c, fs))
 	if fb.greeting == "" {

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/mailfront/mailfront/proxy"
@@ -18,7 +19,7 @@ const maxAuthFailures = 3
 // Options configure a Handler. Zero values mean the documented defaults.
 type Options struct {
 	// Backend is the plaintext backend this listener fronts. Nil means the
-	// session's (the listener's) backend.
+	// session's (the listener's) backend; Probe and Watch need it set.
 	Backend *proxy.Backend
 	// Idle is the post-login idle limit (default IdleTimeout).
 	Idle time.Duration
@@ -27,6 +28,8 @@ type Options struct {
 	CapabilityTTL time.Duration
 	// Now replaces time.Now, for tests.
 	Now func() time.Time
+	// Log receives the backend watcher's messages (default: discarded).
+	Log *slog.Logger
 }
 
 // Handler runs the IMAP pre-authentication dialogue for one listener. It is
@@ -67,7 +70,8 @@ func (h *Handler) backend(ps *proxy.Session) *proxy.Backend {
 	return ps.Backend
 }
 
-// knownCaps is the backend's pre-login capability list, nil when unknown.
+// knownCaps is the backend's pre-login capability list learnt within the
+// TTL, nil when there is none.
 func (h *Handler) knownCaps() []string {
 	return h.caps.get(h.opts.Now(), h.opts.CapabilityTTL)
 }

@@ -147,7 +147,7 @@ func (s *session) literalContinue(cmd *command) error {
 
 // capabilities is the list for the greeting and CAPABILITY.
 func (s *session) capabilities() string {
-	return strings.Join(advertised(s.h.knownCaps(), s.state != statePlain), " ")
+	return strings.Join(advertised(s.h.caps.last(), s.state != statePlain), " ")
 }
 
 func (s *session) ok(tag, text string) error {

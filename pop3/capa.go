@@ -1,6 +1,7 @@
 package pop3
 
 import (
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -103,8 +104,9 @@ func safeArgs(args []string) bool {
 	return true
 }
 
-// capCache holds the backend's capabilities. They are learnt on login
-// connections, so the backend never sees a connection without a login.
+// capCache holds the backend's capabilities. They are learnt by the
+// handler's probe (Probe, kept fresh by Watch) and, when stale, on login
+// connections before the login.
 type capCache struct {
 	ttl time.Duration
 	now func() time.Time
@@ -123,6 +125,17 @@ func (c *capCache) get() (backendCaps, bool) {
 	return c.caps, fresh
 }
 
+// age is how long ago the capabilities were learnt; a very long time when
+// they never were.
+func (c *capCache) age() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.learned.IsZero() {
+		return math.MaxInt64
+	}
+	return c.now().Sub(c.learned)
+}
+
 func (c *capCache) put(caps backendCaps) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -137,6 +150,6 @@ func (c *capCache) last() backendCaps {
 }
 
 // advertised is the last known post-login capabilities, of any age: a
-// stale list is refreshed by the next login, and until the first login
-// clients see mailfront's own list only.
+// stale list is being refreshed, and until the backend has been reached
+// once clients see mailfront's own list only.
 func (c *capCache) advertised() []string { return c.last().relay }

@@ -8,9 +8,9 @@
 // the plaintext backend with commands it builds itself (USER and PASS, or
 // AUTH PLAIN when the backend offers no USER) and answers the client with
 // canonical texts; backend wording never reaches the client. The backend's
-// capabilities are learnt on login connections (a CAPA before the login, at
-// most once per CapabilityTTL) so that the backend never sees a connection
-// without a login attempt.
+// capabilities are learnt by probing it (greeting, CAPA, QUIT) at start and
+// whenever they are older than CapabilityTTL, and on a login connection
+// when they are stale.
 //
 // It does not relay anything before login, does not proxy APOP (the
 // timestamp would have to come from the backend), does not implement the

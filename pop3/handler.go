@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/mailfront/mailfront/proxy"
@@ -30,6 +31,8 @@ type Options struct {
 	CapabilityTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Log receives the backend watcher's messages (default: discarded).
+	Log *slog.Logger
 }
 
 // Handler runs the POP3 pre-authentication dialogue. It is safe for
@@ -38,6 +41,7 @@ type Handler struct {
 	backend *proxy.Backend
 	idle    time.Duration
 	caps    capCache
+	log     *slog.Logger
 }
 
 // New returns a Handler for opts.
@@ -55,6 +59,7 @@ func New(opts Options) *Handler {
 		backend: opts.Backend,
 		idle:    opts.Idle,
 		caps:    capCache{ttl: opts.CapabilityTTL, now: opts.Now},
+		log:     opts.Log,
 	}
 }
 

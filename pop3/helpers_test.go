@@ -68,6 +68,7 @@ type fixture struct {
 	starttls  *proxy.Listener
 	mem       *pop3mem.Server // nil with withBackendAddress
 	backend   *proxy.Backend
+	handler   *Handler
 	clientTLS *tls.Config
 	logs      *logSink
 
@@ -114,6 +115,7 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 			return d.DialContext(ctx, network, a)
 		}}
 	h := New(Options{Backend: f.backend, Idle: cfg.idle, Now: cfg.now})
+	f.handler = h
 	srvTLS, cliTLS := testTLS(t)
 	f.clientTLS = cliTLS
 	f.implicit = &proxy.Listener{Name: "pop3s", Protocol: "pop3", Address: "127.0.0.1:0", Mode: proxy.Implicit,

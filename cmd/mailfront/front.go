@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/mailfront/mailfront/config"
@@ -15,10 +17,11 @@ import (
 
 // front is a running proxy and what it needs to reload and stop.
 type front struct {
-	srv   *proxy.Server
-	store *tlsconf.Store
-	log   *slog.Logger
-	drain time.Duration
+	srv       *proxy.Server
+	store     *tlsconf.Store
+	log       *slog.Logger
+	drain     time.Duration
+	stopWatch context.CancelFunc // ends the backend watchers
 }
 
 // startFront wires the configuration into the packages' options and starts
@@ -51,20 +54,17 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		Handshake:       lim.Handshake,
 	}
 	srv := &proxy.Server{Log: log, MaxConns: lim.MaxConnections, Drain: cfg.Shutdown.Drain}
+	ends := newBackends(lim, log)
 	for _, l := range cfg.Listeners {
-		backend := &proxy.Backend{
-			Address:   l.Backend,
-			Connect:   lim.BackendConnect,
-			Login:     lim.BackendLogin,
-			Keepalive: lim.Keepalive,
-		}
+		be, h := ends.get(l.Protocol, l.Backend)
 		pl := &proxy.Listener{
 			Name:      l.Name,
 			Protocol:  l.Protocol,
 			Address:   l.Address,
 			Mode:      proxy.Implicit,
 			TLS:       store.Config(l.Protocol),
-			Backend:   backend,
+			Backend:   be,
+			Handler:   h,
 			Limits:    limits,
 			MaxConns:  l.MaxConnections,
 			Keepalive: lim.Keepalive,
@@ -72,18 +72,82 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		if l.TLS == "starttls" {
 			pl.Mode = proxy.STARTTLS
 		}
-		switch l.Protocol {
-		case "imap":
-			pl.Handler = imap.New(imap.Options{Backend: backend, Idle: lim.IMAPIdle})
-		case "pop3":
-			pl.Handler = pop3.New(pop3.Options{Backend: backend, Idle: lim.POP3Idle})
-		default:
-			return nil, fmt.Errorf("listener %s: unknown protocol %q", l.Name, l.Protocol)
-		}
 		srv.Listeners = append(srv.Listeners, pl)
 	}
+	ctx, stopWatch := context.WithCancel(context.Background())
+	ends.probe(ctx, probeAtStart)
 	if err := srv.Start(); err != nil {
+		stopWatch()
 		return nil, err
 	}
-	return &front{srv: srv, store: store, log: log, drain: cfg.Shutdown.Drain}, nil
+	ends.watch(ctx)
+	return &front{srv: srv, store: store, log: log, drain: cfg.Shutdown.Drain, stopWatch: stopWatch}, nil
+}
+
+// probeAtStart bounds the wait for the backends' first capability probe
+// before the listeners open, so that the first clients are offered what the
+// backend has (IDLE, LITERAL+...). A backend that is down does not hold
+// the start up longer; its watcher keeps trying.
+const probeAtStart = 3 * time.Second
+
+// watcher is a protocol handler that learns about its backend.
+type watcher interface {
+	proxy.Handler
+	Probe(context.Context) error
+	Watch(context.Context)
+}
+
+// backends builds one proxy.Backend and one handler per protocol and
+// backend address, so that listeners fronting the same server (993 and 143)
+// share what is learnt about it.
+type backends struct {
+	lim      config.Limits
+	log      *slog.Logger
+	byKey    map[string]*proxy.Backend
+	handlers map[string]watcher
+}
+
+func newBackends(lim config.Limits, log *slog.Logger) *backends {
+	return &backends{lim: lim, log: log, byKey: map[string]*proxy.Backend{}, handlers: map[string]watcher{}}
+}
+
+func (b *backends) get(protocol, address string) (*proxy.Backend, watcher) {
+	key := protocol + " " + address
+	if h, ok := b.handlers[key]; ok {
+		return b.byKey[key], h
+	}
+	be := &proxy.Backend{
+		Address:   address,
+		Connect:   b.lim.BackendConnect,
+		Login:     b.lim.BackendLogin,
+		Keepalive: b.lim.Keepalive,
+	}
+	log := b.log.With("protocol", protocol)
+	var h watcher
+	if protocol == "pop3" {
+		h = pop3.New(pop3.Options{Backend: be, Idle: b.lim.POP3Idle, Log: log})
+	} else {
+		h = imap.New(imap.Options{Backend: be, Idle: b.lim.IMAPIdle, Log: log})
+	}
+	b.byKey[key], b.handlers[key] = be, h
+	return be, h
+}
+
+// probe runs every handler's first probe at once and waits for them, at
+// most for max. Failures are left to the watchers to report.
+func (b *backends) probe(ctx context.Context, max time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, max)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, h := range b.handlers {
+		wg.Go(func() { h.Probe(ctx) })
+	}
+	wg.Wait()
+}
+
+// watch keeps every backend's capabilities fresh until ctx ends.
+func (b *backends) watch(ctx context.Context) {
+	for _, h := range b.handlers {
+		go h.Watch(ctx)
+	}
 }

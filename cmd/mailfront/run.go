@@ -75,6 +75,7 @@ func (f *front) wait(sig <-chan os.Signal) int {
 			continue
 		}
 		f.log.Info("shutting down", "signal", s.String(), "drain", f.drain.String())
+		f.stopWatch()
 		ctx, cancel := context.WithTimeout(context.Background(), f.drain+10*time.Second)
 		err := f.srv.Shutdown(ctx)
 		cancel()

@@ -66,3 +66,24 @@ func TestTLSPolicyEndToEnd(t *testing.T) {
 func verifyOpts(f *runFixture) x509.VerifyOptions {
 	return x509.VerifyOptions{Roots: f.ca.Pool(), DNSName: "localhost"}
 }
+
+// The first client is offered the backend's capabilities: the backend was
+// probed before the listeners opened. imapmem offers LITERAL- before login,
+// and mailfront offers it only when the backend has it.
+func TestFirstGreetingCarriesBackendCapabilities(t *testing.T) {
+	f := startRun(t)
+	c, err := tls.Dial("tcp", f.addr["imaps"], &tls.Config{RootCAs: f.ca.Pool(), ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{" LITERAL-", " AUTH=PLAIN"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("greeting %q lacks %q", strings.TrimSpace(line), want)
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"strings"
+	"testing"
+)
+
+// TestProbe checks that a probe teaches the backend's capabilities before
+// any client has logged in, with nothing but CAPABILITY (when the greeting
+// has no list) and LOGOUT sent to the backend, and that a probe of a
+// backend that is down changes nothing.
+func TestProbe(t *testing.T) {
+	tests := []struct {
+		name, greeting, wantSent string
+	}{
+		{"greeting with capabilities", "* OK [CAPABILITY IMAP4rev1 IDLE LITERAL+ ID] fake ready", "mf1 LOGOUT\r\n"},
+		{"greeting without capabilities", "* OK fake ready", "mf1 CAPABILITY\r\nmf2 LOGOUT\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fb := startFake(t, func(fb *fakeBackend) { fb.greeting = tt.greeting })
+			e := startProxy(t, proxyConfig{Backend: fb.addr()})
+			const before = "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID] mailfront ready"
+			if got := e.implicitGreeting(t); got != before {
+				t.Fatalf("greeting before the probe: got %q, want %q", got, before)
+			}
+			if err := e.handler.Probe(context.Background()); err != nil {
+				t.Fatalf("probe: %v", err)
+			}
+			fb.ended(0)
+			if got := fb.received(0); got != tt.wantSent {
+				t.Errorf("backend received %q, want %q", got, tt.wantSent)
+			}
+			const after = "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID LITERAL- IDLE] mailfront ready"
+			if got := e.implicitGreeting(t); got != after {
+				t.Errorf("greeting after the probe: got %q, want %q", got, after)
+			}
+		})
+	}
+	t.Run("backend down", func(t *testing.T) {
+		fb := startFake(t, nil)
+		e := startProxy(t, proxyConfig{Backend: fb.addr()})
+		fb.ln.Close()
+		err := e.handler.Probe(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "probe backend") {
+			t.Fatalf("got %v, want a probe error", err)
+		}
+		if got := e.handler.caps.last(); got != nil {
+			t.Errorf("capabilities after a failed probe: got %q, want none", got)
+		}
+	})
+	t.Run("no backend configured", func(t *testing.T) {
+		if err := New(Options{}).Probe(context.Background()); err != errNoBackend {
+			t.Errorf("got %v, want %v", err, errNoBackend)
+		}
+	})
+}
+
+// implicitGreeting connects over implicit TLS and returns the greeting.
+func (e *proxyEnv) implicitGreeting(t *testing.T) string {
+	t.Helper()
+	c, err := tls.Dial("tcp", e.implicit.Addr().String(), e.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newWire(t, c).line()
+}
