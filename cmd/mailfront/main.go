@@ -1,5 +1,14 @@
 // Command mailfront is a TLS front for legacy plaintext IMAP and POP3
-// servers. See README.md.
+// servers: "run" loads the configuration, wires it into the packages'
+// options, starts the listeners and waits for signals (SIGHUP reloads the
+// certificate files; SIGTERM and SIGINT shut down gracefully); "validate"
+// checks a configuration and lists every problem; "demo" runs in-memory
+// backends with mailfront in front of them on loopback; "version" prints
+// the build's version.
+//
+// It does not speak any protocol itself: the engine is package proxy, the
+// dialogues are packages imap and pop3, the TLS policy is package tlsconf.
+// See README.md for the configuration reference.
 package main
 
 import (

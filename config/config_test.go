@@ -1,0 +1,194 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailfront/mailfront/internal/testpki"
+)
+
+// certYAML writes a certificate pair and returns the tls section for it.
+func certYAML(t *testing.T) string {
+	t.Helper()
+	cert, key := testpki.NewCA(t).WriteLeaf(t, t.TempDir(), "mail.example.com")
+	return fmt.Sprintf("tls:\n  certificates:\n    - {cert_file: %s, key_file: %s}\n", cert, key)
+}
+
+const oneListener = `listeners:
+  - {protocol: imap, address: ":993", tls: implicit, backend: "127.0.0.1:143"}
+`
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte(certYAML(t) + oneListener))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Limits
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"tls.min_version", c.TLS.MinVersion, "1.2"},
+		{"listeners[0].name", c.Listeners[0].Name, "imap-implicit-993"},
+		{"limits.line_length", l.LineLength, 8192},
+		{"limits.literal_size", l.LiteralSize, 8192},
+		{"limits.commands", l.Commands, 50},
+		{"limits.invalid_commands", l.InvalidCommands, 5},
+		{"limits.idle", l.Idle, 60 * time.Second},
+		{"limits.total", l.Total, 3 * time.Minute},
+		{"limits.handshake", l.Handshake, 10 * time.Second},
+		{"limits.max_connections", l.MaxConnections, 20000},
+		{"limits.imap_idle", l.IMAPIdle, 31 * time.Minute},
+		{"limits.pop3_idle", l.POP3Idle, 10 * time.Minute},
+		{"limits.backend_connect", l.BackendConnect, 10 * time.Second},
+		{"limits.backend_login", l.BackendLogin, 15 * time.Second},
+		{"limits.keepalive", l.Keepalive, 60 * time.Second},
+		{"shutdown.drain", c.Shutdown.Drain, 30 * time.Second},
+		{"log.format", c.Log.Format, "text"},
+		{"log.level", c.Log.Level, "info"},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s: got %v, want %v", ck.name, ck.got, ck.want)
+		}
+	}
+}
+
+// TestReadmeReference checks that every key of the README's configuration
+// reference exists in the schema: an example an operator copies must load.
+func TestReadmeReference(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "## Configuration reference")
+	if !ok {
+		t.Fatal("README.md has no configuration reference")
+	}
+	_, block, _ := strings.Cut(rest, "```yaml\n")
+	block, _, _ = strings.Cut(block, "```")
+	dir := t.TempDir()
+	cert, key := testpki.NewCA(t).WriteLeaf(t, dir, "mail.example.com")
+	block = strings.ReplaceAll(block, "/etc/mailfront/fullchain.pem", cert)
+	block = strings.ReplaceAll(block, "/etc/mailfront/privkey.pem", key)
+	if _, err := Parse([]byte(block)); err != nil {
+		t.Errorf("the README's example does not load:\n%v\n%s", err, block)
+	}
+}
+
+func TestExampleConfigs(t *testing.T) {
+	// deploy/mailfront.yaml names certbot's paths; only its schema is checked.
+	data, err := os.ReadFile("../deploy/mailfront.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse(data)
+	for _, e := range splitErrors(err) {
+		if !strings.Contains(e, "cannot read") {
+			t.Errorf("deploy/mailfront.yaml: %s", e)
+		}
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	tls := certYAML(t)
+	tests := []struct {
+		name string
+		yaml string
+		want []string // every one must be reported, in one error
+	}{
+		{"empty file", "", []string{"config is empty"}},
+		{"unknown key named", tls + oneListener + "limitz: {}\n", []string{"field limitz not found"}},
+		{"unknown nested key named", tls + oneListener + "limits: {line_lenght: 10}\n", []string{"field line_lenght not found"}},
+		{"no certificate source", oneListener, []string{"tls.certificates: no certificate source configured"}},
+		{"missing files", "tls:\n  certificates:\n    - {cert_file: /nonexistent/c.pem}\n" + oneListener,
+			[]string{"tls.certificates[0].cert_file: cannot read /nonexistent/c.pem", "tls.certificates[0].key_file: missing"}},
+		{"no listener", tls, []string{"listeners: no listener configured"}},
+		{"every listener problem at once", tls + `listeners:
+  - {name: a, protocol: smtp, address: "993", tls: maybe, backend: "host"}
+  - {name: a, protocol: pop3, address: ":995", tls: implicit, backend: "unix:relative.sock", max_connections: -1}
+  - {protocol: pop3, address: ":995", tls: starttls, backend: "127.0.0.1:0"}
+`, []string{
+			`listeners[0].protocol: "smtp" is not imap or pop3`,
+			`listeners[0].tls: "maybe" is not implicit or starttls`,
+			`listeners[0].address: "993" is not host:port`,
+			`listeners[0].backend: "host" is not host:port`,
+			`listeners[1].name: "a" is also the name of listeners[0]`,
+			`listeners[1].backend: "unix:relative.sock": a unix socket path must be absolute`,
+			`listeners[1].max_connections: must not be negative`,
+			`listeners[2].address: ":995" is also the address of listeners[1]`,
+			`listeners[2].backend: "127.0.0.1:0" has no valid port`,
+		}},
+		{"limits", tls + oneListener + `limits:
+  line_length: 100
+  commands: -1
+  idle: -1s
+  imap_idle: 5m
+  pop3_idle: 1m
+`, []string{
+			"limits.line_length: 100 is too short",
+			"limits.commands: must be positive",
+			"limits.idle: must be positive",
+			"limits.imap_idle: 5m0s is below 31m0s",
+			"limits.pop3_idle: 1m0s is below 10m0s",
+		}},
+		{"log and shutdown", tls + oneListener + "log: {format: xml, level: loud}\nshutdown: {drain: -1s}\n", []string{
+			`log.format: "xml" is not text or json`,
+			`log.level: "loud" is not debug, info, warn or error`,
+			"shutdown.drain: must not be negative",
+		}},
+		{"two documents", tls + oneListener + "---\nlog: {}\n", []string{"more than one YAML document"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("got no error, want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestMinVersion checks that the configuration may raise the TLS floor to
+// 1.3 but never lower it (DESIGN invariant 3).
+func TestMinVersion(t *testing.T) {
+	cert := certYAML(t)
+	body := strings.TrimPrefix(cert, "tls:\n")
+	for _, tt := range []struct {
+		v  string
+		ok bool
+	}{{"1.2", true}, {"1.3", true}, {"1.1", false}, {"1.0", false}, {"ssl3", false}, {"1.4", false}} {
+		t.Run(tt.v, func(t *testing.T) {
+			_, err := Parse([]byte(fmt.Sprintf("tls:\n  min_version: %q\n%s%s", tt.v, body, oneListener)))
+			if tt.ok != (err == nil) {
+				t.Errorf("min_version %s: got error %v, want ok=%v", tt.v, err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "tls.min_version") {
+				t.Errorf("got %q, want the key named", err)
+			}
+		})
+	}
+}
+
+func splitErrors(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "read config") {
+		t.Errorf("got %v, want a read error", err)
+	}
+}
