@@ -134,7 +134,9 @@ func (s *session) loginFailed(cr credentials, err error) error {
 		}
 		return refusal
 	}
+	// Not "login failed": fail2ban must never count backend trouble
+	// against the client.
 	s.ps.Outcome = proxy.OutcomeBackendDown
-	s.log.Info("login failed", "user", cr, "outcome", s.ps.Outcome, "error", err.Error())
+	s.log.Warn("backend unavailable", "user", cr, "error", err.Error())
 	return no("UNAVAILABLE", "Backend unavailable")
 }

@@ -58,6 +58,10 @@ func TestBackendDown(t *testing.T) {
 			t.Errorf("attempt %d answered after %v, want promptly", i+1, d)
 		}
 	}
+	// Backend trouble is not a failed password: no line fail2ban counts.
+	if logs := e.logs.String(); strings.Contains(logs, `msg="login failed"`) || !strings.Contains(logs, `msg="backend unavailable"`) {
+		t.Errorf("want \"backend unavailable\" lines and no \"login failed\" line for a backend that is down")
+	}
 	mem := imapmem.New(map[string]string{testUser: testPassword})
 	if err := mem.Listen(addr); err != nil {
 		t.Fatalf("backend back on %s: %v", addr, err)
