@@ -61,7 +61,7 @@ func cmdLogin(s *session, cmd *command) error {
 	if !ok1 || !ok2 {
 		return bad("LOGIN takes a user name and a password")
 	}
-	return s.login(cmd.tag, credentials{user: user, pass: pass})
+	return s.login(cmd.tag, "LOGIN", credentials{user: user, pass: pass})
 }
 
 // cmdAuthenticate handles AUTHENTICATE PLAIN and LOGIN, with or without an
@@ -82,7 +82,8 @@ func cmdAuthenticate(s *session, cmd *command) error {
 	}
 	var cr credentials
 	var err error
-	switch strings.ToUpper(string(cmd.args[0].val)) {
+	mech := strings.ToUpper(string(cmd.args[0].val))
+	switch mech {
 	case "PLAIN":
 		cr, err = s.saslPlain(ir)
 	case "LOGIN":
@@ -93,12 +94,13 @@ func cmdAuthenticate(s *session, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	return s.login(cmd.tag, cr)
+	return s.login(cmd.tag, "AUTHENTICATE "+mech, cr)
 }
 
 // login logs cr in to the backend and, on success, answers the client with
-// the backend's post-login capabilities and prepares the hand-off.
-func (s *session) login(tag string, cr credentials) error {
+// the backend's post-login capabilities and prepares the hand-off. method
+// is the client's command, for the log.
+func (s *session) login(tag, method string, cr credentials) error {
 	be, caps, err := s.backendLogin(cr)
 	if err != nil {
 		return s.loginFailed(cr, err)
@@ -112,6 +114,7 @@ func (s *session) login(tag string, cr credentials) error {
 		return err
 	}
 	s.ps.User = cr.user
+	s.log.Info("login", "user", cr, "method", method)
 	s.state = stateLoggedIn
 	s.handoff = &proxy.Handoff{Backend: be, Idle: s.h.opts.Idle}
 	return nil
