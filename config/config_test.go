@@ -192,3 +192,20 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("got %v, want a read error", err)
 	}
 }
+
+// FuzzParse checks that no file, however broken, makes Parse panic or
+// accept a configuration that fails validation.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(oneListener))
+	f.Add([]byte("tls: {min_version: \"1.3\"}\n" + oneListener + "limits: {idle: 5s, line_length: 600}\n"))
+	f.Add([]byte("listeners: [{protocol: pop3, address: \"[::1]:995\", tls: starttls, backend: \"unix:/run/pop3.sock\"}]\n"))
+	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err == nil {
+			if verr := c.Validate(); verr != nil {
+				t.Fatalf("Parse accepted a configuration that Validate refuses: %v", verr)
+			}
+		}
+	})
+}
