@@ -2,7 +2,6 @@ package imap
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -31,8 +30,7 @@ func FuzzPreAuthDialogue(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	h := New(Options{})
-	leaf, _ := testPKI()
-	srvTLS := &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}
+	srvTLS, _ := testTLS(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
 			return

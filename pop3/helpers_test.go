@@ -3,16 +3,10 @@ package pop3
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -21,7 +15,9 @@ import (
 	"time"
 
 	"github.com/mailfront/mailfront/internal/pop3mem"
+	"github.com/mailfront/mailfront/internal/testpki"
 	"github.com/mailfront/mailfront/proxy"
+	"github.com/mailfront/mailfront/tlsconf"
 )
 
 // Test accounts. Passwords are distinctive so that a leak into the logs is
@@ -397,32 +393,13 @@ func containsAll(s string, parts []string) bool {
 	return true
 }
 
-// testTLS mints a CA and a localhost certificate at run time and returns
-// the server and client configurations.
-func testTLS(t *testing.T) (srv, cli *tls.Config) {
+// testTLS returns the proxy's TLS configuration, built by tlsconf as the
+// command builds it, over a leaf for localhost minted now, and a client
+// configuration that trusts it and offers ALPN "pop3".
+func testTLS(t testing.TB) (srv, cli *tls.Config) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pop3 test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	leaf := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	srv = &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12, NextProtos: []string{"pop3"}}
-	cli = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12, NextProtos: []string{"pop3"}}
+	ca := testpki.NewCA(t)
+	srv = tlsconf.NewWithCertificates(0, ca.Leaf(t, "localhost", "127.0.0.1")).Config("pop3")
+	cli = &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", NextProtos: []string{"pop3"}}
 	return srv, cli
 }
