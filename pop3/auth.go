@@ -10,14 +10,35 @@ import (
 
 // refusePlaintext answers USER, PASS, APOP and AUTH before TLS: -ERR [AUTH]
 // at once, never a continuation, and the backend is not dialled (DESIGN
-// invariant 1). Only USER's argument is logged: it is a name, not a secret.
+// invariant 1). The user name is logged where the command carries one
+// (USER, APOP, AUTH PLAIN with an initial response), so operators can find
+// the users whose clients still need changing; nothing else is.
 func (ss *session) refusePlaintext(req request) (*proxy.Handoff, error) {
 	attrs := []any{"command", req.name}
-	if req.name == "USER" {
-		attrs = append(attrs, "user", req.rest)
+	if user := refusedUser(req); user != "" {
+		attrs = append(attrs, "user", user)
 	}
 	ss.s.Log.Info("plaintext login refused", attrs...)
 	return nil, errPrivacy
+}
+
+// refusedUser is the user name a refused plaintext command carries.
+func refusedUser(req request) string {
+	switch {
+	case req.name == "USER":
+		return req.rest
+	case req.name == "APOP" && len(req.args) == 2:
+		return req.args[0]
+	case req.name == "AUTH" && len(req.args) == 2 && strings.EqualFold(req.args[0], "PLAIN"):
+		resp, err := decodeResponse(req.args[1])
+		if err != nil {
+			return ""
+		}
+		if parts := strings.Split(string(resp), "\x00"); len(parts) == 3 {
+			return parts[1]
+		}
+	}
+	return ""
 }
 
 // user takes a name for PASS. Every name gets the same +OK: unknown names

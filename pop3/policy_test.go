@@ -60,7 +60,8 @@ func TestPlaintextLoginRefused(t *testing.T) {
 			w.closed()
 			f.logs.wait(t, "session end", "outcome=privacy-required")
 			f.logs.wait(t, "plaintext login refused")
-			if tt.name == "USER" {
+			switch tt.name {
+			case "USER", "APOP", "AUTH PLAIN with initial response":
 				f.logs.wait(t, "plaintext login refused", "user=alice")
 			}
 			if n := f.dials.Load(); n != 0 {
