@@ -1,0 +1,18 @@
+// Package integration is mailfront's integration suite: it runs the built
+// mailfront binary in front of a real Dovecot (plaintext IMAP and POP3 on
+// loopback) and drives it with real clients: curl, python's imaplib and
+// poplib, openssl s_client, fetchmail, mbsync, and the Go clients the unit
+// tests use (go-imap v2's imapclient and internal/pop3client).
+//
+// It checks, end to end, what DESIGN.md promises: TLS 1.2 or newer on the
+// implicit TLS (RFC 8314) and STARTTLS/STLS (RFC 2595) listeners, no login
+// accepted before TLS and none forwarded (Dovecot's own log is the
+// witness), canonical logins that a real server accepts (RFC 9051 LOGIN,
+// RFC 1939 USER/PASS), failures reported as RFC 5530 and RFC 3206 codes,
+// and a byte-exact relay after login, IDLE (RFC 2177) included.
+//
+// It does not unit-test packages (go test ./... does that hermetically) and
+// it does not run without the build tag: the tests are in files tagged
+// "integration" and need Dovecot and the clients installed; integration/run
+// and .ci/run install them on Debian. See README.md in this directory.
+package integration
