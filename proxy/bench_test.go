@@ -26,9 +26,7 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -195,12 +193,16 @@ func threadCPU() time.Duration {
 }
 
 // BenchmarkHandshakeTLS13ECDSA measures the server side of a TLS 1.3
-// handshake through Conn.StartTLS with an ECDSA P-256 certificate. ns/op
-// includes the client and a fresh loopback connection per handshake;
-// server-CPU-µs/op is the CPU the server's goroutine used (its OS thread is
-// locked, so crypto/tls's work is all on it). Variants: the client's default
-// key shares (X25519MLKEM768 first, as Go clients send), X25519 only (most
-// mail clients today), and a resumed session (PSK with (EC)DHE).
+// handshake through Conn.StartTLS with an ECDSA P-256 certificate, and the
+// greeting written after it. server-CPU-µs/op is the CPU time of the
+// server's goroutine, which runs every handshake in turn on one locked OS
+// thread (so crypto/tls's work is all on it) and keeps its grown stack from
+// one handshake to the next, as the Server's workers do. ns/op is the wall
+// time of a handshake with the client's work included (the loopback
+// connection is made outside the timer). resumed/op is the fraction of
+// handshakes that resumed a session. Variants: the client's default key
+// shares (X25519MLKEM768 first, as Go clients send), X25519 only (most mail
+// clients today), and a resumed session (PSK with (EC)DHE).
 func BenchmarkHandshakeTLS13ECDSA(b *testing.B) {
 	srvCfg, cliCfg := benchTLS(b)
 	cases := []struct {
@@ -223,49 +225,71 @@ func BenchmarkHandshakeTLS13ECDSA(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := tc.client()
-			handshakeOnce(b, srvCfg, cfg) // warm the session cache, if any
+			srv := startHandshakeServer(b, srvCfg)
+			srv.handshake(b, cfg) // warm the session cache and the server's stack
 			var serverCPU time.Duration
+			resumed := 0
 			b.ResetTimer()
 			for range b.N {
-				serverCPU += handshakeOnce(b, srvCfg, cfg)
+				d, didResume := srv.handshake(b, cfg)
+				serverCPU += d
+				if didResume {
+					resumed++
+				}
 			}
 			b.ReportMetric(float64(serverCPU.Microseconds())/float64(b.N), "server-CPU-µs/op")
+			b.ReportMetric(float64(resumed)/float64(b.N), "resumed/op")
 		})
 	}
 }
 
-// handshakeOnce runs one handshake and a greeting over a fresh connection
-// and returns the server's CPU time for them. Reading the greeting lets a
-// TLS 1.3 client take the session ticket.
-func handshakeOnce(b *testing.B, srvCfg, cliCfg *tls.Config) time.Duration {
-	b.StopTimer()
-	cliRaw, srvRaw := tcpPair(b)
-	b.StartTimer()
-	cpu := make(chan time.Duration, 1)
+// handshakeServer runs the server side of handshakes, one at a time, on one
+// goroutine locked to its OS thread.
+type handshakeServer struct {
+	conns chan net.Conn
+	cpu   chan time.Duration // 0 when the handshake failed
+}
+
+func startHandshakeServer(b *testing.B, cfg *tls.Config) *handshakeServer {
+	s := &handshakeServer{conns: make(chan net.Conn), cpu: make(chan time.Duration)}
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		start := threadCPU()
-		c := NewConn(srvRaw, Limits{})
-		if _, err := c.StartTLS(context.Background(), srvCfg); err != nil {
-			cpu <- 0
-			return
+		for raw := range s.conns {
+			start := threadCPU()
+			c := NewConn(raw, Limits{})
+			if _, err := c.StartTLS(context.Background(), cfg); err != nil {
+				c.Close()
+				s.cpu <- 0
+				continue
+			}
+			c.WriteString("* OK ready\r\n")
+			d := threadCPU() - start
+			c.Close()
+			s.cpu <- d
 		}
-		c.WriteString("* OK ready\r\n")
-		cpu <- threadCPU() - start
-		c.Close()
 	}()
+	b.Cleanup(func() { close(s.conns) })
+	return s
+}
+
+// handshake runs one handshake and a greeting over a fresh connection and
+// returns the server's CPU time for them. Reading the greeting lets a TLS
+// 1.3 client take the session ticket.
+func (s *handshakeServer) handshake(b *testing.B, cliCfg *tls.Config) (time.Duration, bool) {
+	b.StopTimer()
+	cliRaw, srvRaw := tcpPair(b)
+	b.StartTimer()
+	s.conns <- srvRaw
 	tc := tls.Client(cliRaw, cliCfg)
 	var buf [64]byte
-	if _, err := tc.Read(buf[:]); err != nil {
-		b.Fatalf("client: %v", err)
-	}
-	d := <-cpu
-	if d == 0 {
-		b.Fatal("server handshake failed")
+	_, rerr := tc.Read(buf[:])
+	d := <-s.cpu
+	if rerr != nil || d == 0 {
+		b.Fatalf("handshake failed: client: %v", rerr)
 	}
 	tc.Close()
-	return d
+	return d, tc.ConnectionState().DidResume
 }
 
 // linesConn serves the same command line forever from memory, so that
@@ -359,12 +383,11 @@ func holdBackend(b *testing.B) (addr string, conns func() []net.Conn) {
 	}
 }
 
-// memSnapshot is the process's memory after two collections (the second
-// empties sync.Pool's victim cache).
+// memSnapshot is the process's Go memory after two collections (the
+// second empties sync.Pool's victim cache).
 type memSnapshot struct {
 	heapAlloc, heapInuse, stackInuse uint64
 	goroutines                       int
-	rss                              int64 // bytes, from /proc/self/status
 }
 
 func snapshot() memSnapshot {
@@ -377,38 +400,29 @@ func snapshot() memSnapshot {
 		heapInuse:  ms.HeapInuse,
 		stackInuse: ms.StackInuse,
 		goroutines: runtime.NumGoroutine(),
-		rss:        vmRSS(),
 	}
-}
-
-// vmRSS reads VmRSS from /proc/self/status, in bytes (0 if unavailable).
-func vmRSS() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // BenchmarkIdleSessions opens -idle-sessions implicit-TLS sessions through a
-// real Server, logs each in so it sits in Relay waiting for either side, and
-// reports what one idle session costs the engine: live heap, heap in use,
-// goroutine stacks, goroutines and RSS, each as a delta over the server
-// before the sessions, divided by the count. The test's own residue per
-// session (the client's and the backend's raw sockets; the clients' TLS
-// state is dropped once logged in) is measured separately with plain socket
-// pairs and subtracted. ns/op is the time to open and close all the sessions.
+// real Server, logs each in so that it sits in the relay with both sides
+// quiet, waits until the relay has parked them (see parker), and reports
+// what one idle session costs the engine: live heap, heap in use, goroutine
+// stacks and goroutines, each as a delta over the server before the
+// sessions, divided by the count. The test's own residue per session (the
+// client's and the backend's raw sockets; the clients' TLS state is dropped
+// once logged in) is measured separately with plain socket pairs and
+// subtracted from the heap figures. ns/op is the time to open, settle and
+// close all the sessions (after a first round that is not measured).
+//
+// Resident memory is not reported: in one process with the clients, whose
+// handshakes leave garbage, and after a first run has grown the heap, the
+// process's RSS says little about the engine. cmd/mfload measures it on the
+// built binary.
 //
 // The clients offer either X25519 alone or Go's default key shares
-// (X25519MLKEM768 first, as recent mail clients do): crypto/tls keeps
-// buffers sized for the largest handshake message for the connection's
-// life, so the larger ClientHello shows in the heap.
+// (X25519MLKEM768 first, as recent mail clients do): crypto/tls would keep
+// input buffers sized for the larger ClientHello for the connection's life
+// if the engine did not drop them (see releaseTLSBuffers).
 func BenchmarkIdleSessions(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
@@ -434,11 +448,23 @@ func benchIdle(b *testing.B, curves []tls.CurveID) {
 	}
 	b.Cleanup(func() { srv.Shutdown(context.Background()) })
 	residue := socketResidue(b, n)
+	// A first round grows what the process keeps once grown (maps, the
+	// timer heap), so that the figures are the steady cost of a session.
+	for _, c := range openIdle(b, l.Addr().String(), cliCfg, n) {
+		c.Close()
+	}
+	for _, c := range backendConns() {
+		c.Close()
+	}
+	waitDrained(b, srv)
 
 	var before, after memSnapshot
 	for range b.N {
+		// Idle workers (see workerIdle) from the last round would count.
+		time.Sleep(workerIdle + 100*time.Millisecond)
 		before = snapshot()
 		clients := openIdle(b, l.Addr().String(), cliCfg, n)
+		waitQuiet(b, n)
 		after = snapshot()
 		for _, c := range clients {
 			c.Close()
@@ -453,11 +479,27 @@ func benchIdle(b *testing.B, curves []tls.CurveID) {
 	b.ReportMetric(per(after.heapInuse, before.heapInuse)-residue.heapInuse, "heap-inuse-B/session")
 	b.ReportMetric(per(after.stackInuse, before.stackInuse), "stack-B/session")
 	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/session")
-	b.ReportMetric((float64(after.rss)-float64(before.rss))/float64(n)-residue.rss, "rss-B/session")
 	b.ReportMetric(residue.heapInuse, "residue-B/session")
 }
 
-type perSession struct{ heapAlloc, heapInuse, rss float64 }
+// waitQuiet waits until the relay directions of n quiet sessions have
+// parked, and the workers that logged them in have gone (or 30 seconds).
+func waitQuiet(b *testing.B, n int) {
+	deadline := time.Now().Add(30 * time.Second)
+	time.Sleep(max(parkAfter, workerIdle) + 100*time.Millisecond)
+	for pipeGoroutines() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pipeGoroutines counts the goroutines running a relay direction.
+func pipeGoroutines() int {
+	buf := make([]byte, 64<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return bytes.Count(buf, []byte("proxy.(*pipe).run("))
+}
+
+type perSession struct{ heapAlloc, heapInuse float64 }
 
 // socketResidue measures what holding two plain loopback sockets (the
 // benchmark's client end and backend end of one session) costs, per session.
@@ -488,7 +530,6 @@ func socketResidue(b *testing.B, n int) perSession {
 	return perSession{
 		heapAlloc: per(after.heapAlloc, before.heapAlloc),
 		heapInuse: per(after.heapInuse, before.heapInuse),
-		rss:       (float64(after.rss) - float64(before.rss)) / float64(n),
 	}
 }
 

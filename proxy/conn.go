@@ -233,7 +233,7 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) (discarded int, er
 	discarded = c.r.Buffered()
 	c.r.Discard(discarded)
 	c.r.Reset(nil)
-	t := tls.Server(&recordConn{Conn: c.raw}, cfg)
+	t := tls.Server(newRecordConn(c.raw), cfg)
 	if err := c.handshake(ctx, t); err != nil {
 		return discarded, err
 	}
@@ -248,7 +248,9 @@ func (c *Conn) StartTLSClient(ctx context.Context, cfg *tls.Config) error {
 		return ErrTLSActive
 	}
 	c.r.Discard(c.r.Buffered())
-	t := tls.Client(c.raw, cfg)
+	// recordConn below, as for clients: the relay can then tell from it
+	// alone whether the backend has sent anything.
+	t := tls.Client(newRecordConn(c.raw), cfg)
 	if err := c.handshake(ctx, t); err != nil {
 		return err
 	}
@@ -257,10 +259,32 @@ func (c *Conn) StartTLSClient(ctx context.Context, cfg *tls.Config) error {
 	return nil
 }
 
+// handshake runs t's handshake within the handshake limit. It bounds the
+// handshake with socket deadlines, and ctx ends it by moving them to the
+// past, rather than through HandshakeContext, which costs a goroutine, a
+// timer and two channels per connection.
 func (c *Conn) handshake(ctx context.Context, t *tls.Conn) error {
-	ctx, cancel := context.WithTimeout(ctx, c.limits.Handshake)
-	defer cancel()
-	if err := t.HandshakeContext(ctx); err != nil {
+	deadline := c.now().Add(c.limits.Handshake)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c.raw.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.raw.SetDeadline(time.Unix(1, 0)) })
+	// Stop may have run before the deadline above replaced its own.
+	if c.stopped.Load() {
+		c.raw.SetReadDeadline(time.Unix(1, 0))
+	}
+	err := t.Handshake()
+	stop()
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			switch {
+			case ctx.Err() != nil:
+				err = ctx.Err()
+			case !c.now().Before(deadline):
+				err = context.DeadlineExceeded
+			}
+		}
 		return fmt.Errorf("tls handshake: %w", err)
 	}
 	return nil
@@ -277,6 +301,7 @@ func (c *Conn) Detach() (net.Conn, []byte) {
 	}
 	if c.tls != nil {
 		pending = drainTLS(c.tls, pending)
+		releaseTLSBuffers(c.tls)
 	}
 	c.r.Reset(nil)
 	readerPool.Put(c.r)

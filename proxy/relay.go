@@ -10,33 +10,42 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
-// relayBufSize is larger than the largest TLS record's plaintext (16 KiB), so
-// one read always empties crypto/tls's decrypted-record buffer.
-const relayBufSize = 32 << 10
+const (
+	// relayReadSize is the most a relay direction reads before it writes:
+	// written to a TLS client, it is sealed into four full records, which
+	// recordConn sends in one socket write.
+	relayReadSize = 64 << 10
+	// bufSize is the size of every pooled buffer: relay reads, recordConn's
+	// read-ahead and its write batches (four records' framing included).
+	bufSize = relayReadSize + 4<<10
+	// maxPlaintext is the most plaintext one TLS record carries.
+	maxPlaintext = 16 << 10
+	// parkAfter is how long a relay direction whose source has gone quiet
+	// keeps its goroutine before it parks (see parker).
+	parkAfter = 500 * time.Millisecond
+)
 
-var relayPool = sync.Pool{New: func() any {
-	b := make([]byte, relayBufSize)
+// bufPool holds the only buffers the relay uses, taken while bytes flow.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, bufSize)
 	return &b
 }}
 
-// errRelayIdle is returned when neither side sent anything for the idle limit.
-var errRelayIdle = errors.New("proxy: relay idle timeout")
+var (
+	// errRelayIdle is returned when neither side sent anything for the idle limit.
+	errRelayIdle = errors.New("proxy: relay idle timeout")
+	// errQuiet means a direction's source had nothing for parkAfter.
+	errQuiet = errors.New("proxy: relay direction quiet")
+)
 
 // RelayStats are the bytes a relay moved each way.
 type RelayStats struct {
 	Up   int64 // client to backend
 	Down int64 // backend to client
-}
-
-type relay struct {
-	client, backend net.Conn
-	idle            time.Duration
-	last            atomic.Int64 // unix nanoseconds of the last byte either way
-	up, down        atomic.Int64
-	closeOnce       sync.Once
 }
 
 // Relay copies bytes between a logged-in client and its backend, in both
@@ -45,113 +54,443 @@ type relay struct {
 // toClient (bytes the backend sent after its login reply). An EOF from one
 // side is passed on as a half-close. The session ends when nothing moved for
 // idle, or when ctx is cancelled. While the session is quiet, no copy buffer
-// is held: each direction waits for readability and takes a pooled buffer
-// only while bytes flow.
+// is held, and on Linux no goroutine either: each direction takes a pooled
+// buffer only while bytes flow, and parks its socket in a shared epoll set
+// once it has been quiet for parkAfter.
 func Relay(ctx context.Context, client, backend net.Conn, toBackend, toClient []byte, idle time.Duration) (RelayStats, error) {
-	r := &relay{client: client, backend: backend, idle: idle}
-	r.touch()
-	stop := context.AfterFunc(ctx, r.closeBoth)
-	defer stop()
-	upErr := make(chan error, 1)
-	go func() { upErr <- r.pipe(backend, client, toBackend, &r.up) }()
-	downErr := r.pipe(client, backend, toClient, &r.down)
-	uerr := <-upErr
-	r.closeBoth()
-	st := RelayStats{Up: r.up.Load(), Down: r.down.Load()}
-	if ctx.Err() != nil {
-		return st, ErrShutdown
+	type result struct {
+		st  RelayStats
+		err error
 	}
-	return st, errors.Join(uerr, downErr)
+	done := make(chan result, 1)
+	runRelay(ctx, client, backend, toBackend, toClient, idle, func(st RelayStats, err error) {
+		done <- result{st, err}
+	})
+	r := <-done
+	return r.st, r.err
+}
+
+// relay is one session's two directions and what ends them.
+type relay struct {
+	client, backend net.Conn
+	idle            time.Duration
+	last            atomic.Int64 // unix nanoseconds of the last byte either way
+	up, down        pipe
+	ctx             context.Context
+	done            func(RelayStats, error)
+
+	mu      sync.Mutex
+	timer   *time.Timer // the idle limit
+	stopCtx func() bool
+	closed  bool  // both connections closed
+	cause   error // why the relay was cut short (idle limit, shutdown)
+	open    int   // directions not yet done
+}
+
+type pipeState uint8
+
+const (
+	pipeRunning pipeState = iota // a goroutine is moving bytes or waiting for them
+	pipeParked                   // no goroutine: the source is in the parker's epoll set
+	pipeDone
+)
+
+// pipe is one direction of a relay: src to dst.
+type pipe struct {
+	r        *relay
+	dst, src net.Conn
+	pending  []byte
+	n        atomic.Int64
+
+	srcRaw  syscall.RawConn // src's socket (below TLS), nil when it has none
+	srcTLS  *tls.Conn       // src, when it is TLS over a reading-ahead recordConn
+	rec     *recordConn     // below srcTLS
+	dstRec  *recordConn     // below dst, when dst is TLS, for batched writes
+	canPark bool            // owned by the running goroutine
+
+	state pipeState // guarded by r.mu
+	err   error     // guarded by r.mu; why the direction ended
+
+	key        uint64 // the parker's name for p, guarded by the parker
+	registered bool   // src is in the parker's epoll set; owned by the running goroutine
+}
+
+// runRelay is Relay without the wait: done is called once, from some
+// goroutine, when the relay has ended and both connections are closed.
+func runRelay(ctx context.Context, client, backend net.Conn, toBackend, toClient []byte, idle time.Duration, done func(RelayStats, error)) {
+	r := &relay{client: client, backend: backend, idle: idle, ctx: ctx, done: done, open: 2}
+	r.up.init(r, backend, client, toBackend)
+	r.down.init(r, client, backend, toClient)
+	r.touch()
+	r.mu.Lock()
+	r.timer = time.AfterFunc(idle, r.checkIdle)
+	r.stopCtx = context.AfterFunc(ctx, func() { r.abort(ErrShutdown) })
+	r.mu.Unlock()
+	go r.up.run()
+	go r.down.run()
+}
+
+func (p *pipe) init(r *relay, dst, src net.Conn, pending []byte) {
+	p.r, p.dst, p.src, p.pending = r, dst, src, pending
+	if t, ok := src.(*tls.Conn); ok {
+		if rc, ok := t.NetConn().(*recordConn); ok && rc.raw != nil {
+			p.srcTLS, p.rec, p.srcRaw = t, rc, rc.raw
+		}
+	} else {
+		p.srcRaw = rawSocket(src)
+	}
+	if t, ok := dst.(*tls.Conn); ok {
+		if rc, ok := t.NetConn().(*recordConn); ok {
+			p.dstRec = rc
+		}
+	}
+	p.canPark = p.srcRaw != nil && theParker() != nil
 }
 
 func (r *relay) touch() { r.last.Store(time.Now().UnixNano()) }
 
+// checkIdle runs when the idle limit may have passed: it ends the relay, or
+// waits for the rest of the limit counted from the last byte.
+func (r *relay) checkIdle() {
+	left := time.Until(time.Unix(0, r.last.Load()).Add(r.idle))
+	if left <= 0 {
+		r.abort(errRelayIdle)
+		return
+	}
+	r.mu.Lock()
+	if !r.closed {
+		r.timer.Reset(left)
+	}
+	r.mu.Unlock()
+}
+
+// closeBoth closes both connections once.
 func (r *relay) closeBoth() {
-	r.closeOnce.Do(func() {
+	r.mu.Lock()
+	closed := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if !closed {
 		r.client.Close()
 		r.backend.Close()
-	})
+	}
 }
 
-// pipe copies src to dst. It returns nil when src ended cleanly (dst is then
-// half-closed), or the error that ended it (both sides are then closed).
-func (r *relay) pipe(dst, src net.Conn, pending []byte, n *atomic.Int64) (err error) {
-	defer func() {
+// abort cuts the relay short: it closes both connections, which ends a
+// running direction with an error, and ends a parked one at once. cause,
+// if not nil, is what the relay then reports.
+func (r *relay) abort(cause error) {
+	r.mu.Lock()
+	if !r.closed && r.cause == nil {
+		r.cause = cause
+	}
+	var parked []*pipe
+	for _, p := range []*pipe{&r.up, &r.down} {
+		if p.state == pipeParked {
+			p.state = pipeDone
+			parked = append(parked, p)
+		}
+	}
+	r.mu.Unlock()
+	if pk := theParker(); pk != nil {
+		for _, p := range parked {
+			pk.forget(p)
+		}
+	}
+	r.closeBoth()
+	for range parked {
+		r.pipeDone()
+	}
+}
+
+// pipeDone counts a direction as done and ends the relay after the second.
+func (r *relay) pipeDone() {
+	r.mu.Lock()
+	r.open--
+	last := r.open == 0
+	if last {
+		r.timer.Stop()
+	}
+	stopCtx := r.stopCtx
+	r.mu.Unlock()
+	if !last {
+		return
+	}
+	stopCtx()
+	r.closeBoth()
+	st := RelayStats{Up: r.up.n.Load(), Down: r.down.n.Load()}
+	r.mu.Lock()
+	var err error
+	switch {
+	case r.ctx.Err() != nil:
+		err = ErrShutdown
+	case r.cause != nil:
+		err = r.cause
+	default:
+		err = errors.Join(r.up.err, r.down.err)
+	}
+	r.mu.Unlock()
+	r.done(st, err)
+}
+
+// resume runs a parked direction whose source has become readable.
+func (r *relay) resume(p *pipe) {
+	r.mu.Lock()
+	if p.state != pipeParked {
+		r.mu.Unlock()
+		return
+	}
+	p.state = pipeRunning
+	r.mu.Unlock()
+	go p.run()
+}
+
+// run moves bytes from src to dst until src ends, fails or goes quiet.
+func (p *pipe) run() {
+	if len(p.pending) > 0 {
+		err := p.write(p.pending)
+		p.pending = nil
 		if err != nil {
-			r.closeBoth()
+			p.finish(err)
+			return
+		}
+	}
+	for {
+		err := p.pump()
+		if err == errQuiet {
+			if p.park() {
+				return
+			}
+			continue
+		}
+		if err == io.EOF {
+			closeWrite(p.dst)
+			err = nil
+		}
+		p.finish(err)
+		return
+	}
+}
+
+// finish ends the direction. An error ends the other direction too.
+func (p *pipe) finish(err error) {
+	r := p.r
+	r.mu.Lock()
+	p.state, p.err = pipeDone, err
+	r.mu.Unlock()
+	if err != nil {
+		r.abort(nil)
+	}
+	r.pipeDone()
+}
+
+// park hands the direction to the parker. It reports false when the
+// direction must go on waiting with its goroutine.
+func (p *pipe) park() bool {
+	r := p.r
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		p.canPark = false // the next read fails at once
+		return false
+	}
+	p.state = pipeParked
+	r.mu.Unlock()
+	if theParker().park(p) {
+		return true // p may already be running again on another goroutine
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p.state != pipeParked {
+		return true // abort ended p meanwhile
+	}
+	p.state = pipeRunning
+	p.canPark = false
+	return false
+}
+
+// quietDeadline is when a wait for src gives up so that the direction can
+// park; never, where it cannot.
+func (p *pipe) quietDeadline() time.Time {
+	if !p.canPark {
+		return time.Time{}
+	}
+	return time.Now().Add(parkAfter)
+}
+
+// pump relays until src ends (io.EOF), fails, or has nothing for parkAfter
+// (errQuiet).
+func (p *pipe) pump() error {
+	switch {
+	case p.rec != nil:
+		return p.pumpTLS()
+	case p.srcRaw != nil:
+		return p.pumpSocket()
+	default:
+		return p.pumpConn()
+	}
+}
+
+// pumpSocket relays from a plain socket, taking a buffer only once the
+// socket has bytes.
+func (p *pipe) pumpSocket() error {
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			bufPool.Put(bp)
 		}
 	}()
-	if len(pending) > 0 {
-		if err := r.write(dst, pending, n); err != nil {
-			return err
-		}
-	}
 	for {
-		if err := r.waitSrc(src); err != nil {
-			return err
+		p.src.SetReadDeadline(p.quietDeadline())
+		n, err := readSocket(p.srcRaw, &bp)
+		if n > 0 {
+			p.r.touch()
+			if err := p.write((*bp)[:n]); err != nil {
+				return err
+			}
+			continue
 		}
-		eof, err := r.drain(dst, src, n)
-		if err != nil {
-			return err
+		switch {
+		case err == io.EOF:
+			return io.EOF
+		case p.canPark && errors.Is(err, os.ErrDeadlineExceeded):
+			return errQuiet
 		}
-		if eof {
-			closeWrite(dst)
-			return nil
-		}
-	}
-}
-
-// waitSrc waits until src has bytes (or EOF), re-arming the idle deadline
-// while the other direction is active.
-func (r *relay) waitSrc(src net.Conn) error {
-	for {
-		deadline := time.Unix(0, r.last.Load()).Add(r.idle)
-		if !deadline.After(time.Now()) {
-			return errRelayIdle
-		}
-		src.SetReadDeadline(deadline)
-		err := waitReadable(src)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			return err
-		}
+		return fmt.Errorf("relay read: %w", err)
 	}
 }
 
-// drain reads from src with a pooled buffer until a read comes back short,
-// which for TLS means the decrypted record is used up and for TCP that the
-// socket is probably empty (waitReadable checks).
-func (r *relay) drain(dst, src net.Conn, n *atomic.Int64) (eof bool, err error) {
-	bp := relayPool.Get().(*[]byte)
-	defer relayPool.Put(bp)
-	buf := *bp
+// pumpTLS relays from a TLS client. crypto/tls is asked for a record only
+// once recordConn holds all of it, so it never waits on the socket; the
+// records at hand are decrypted into one buffer and written in one go.
+func (p *pipe) pumpTLS() error {
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			bufPool.Put(bp)
+		}
+	}()
 	for {
-		m, rerr := src.Read(buf)
-		if m > 0 {
-			r.touch()
-			if err := r.write(dst, buf[:m], n); err != nil {
-				return false, err
+		for !p.rec.recordReady() {
+			if bp != nil {
+				bufPool.Put(bp)
+				bp = nil
+			}
+			p.src.SetReadDeadline(p.quietDeadline())
+			if err := p.rec.fill(); err != nil {
+				if p.canPark && errors.Is(err, os.ErrDeadlineExceeded) {
+					releaseTLSBuffers(p.srcTLS)
+					p.rec.shrinkAhead()
+					return errQuiet
+				}
+				return fmt.Errorf("relay read: %w", err)
+			}
+		}
+		if bp == nil {
+			bp = bufPool.Get().(*[]byte)
+		}
+		buf := (*bp)[:relayReadSize]
+		n := 0
+		var rerr error
+		for {
+			m, err := p.srcTLS.Read(buf[n:])
+			n += m
+			if err != nil {
+				rerr = err
+				break
+			}
+			if len(buf)-n < maxPlaintext || !p.rec.recordReady() {
+				break
+			}
+		}
+		if n > 0 {
+			p.r.touch()
+			if err := p.write(buf[:n]); err != nil {
+				return err
 			}
 		}
 		switch {
+		case rerr == nil:
 		case rerr == io.EOF:
-			return true, nil
-		case errors.Is(rerr, os.ErrDeadlineExceeded):
-			return false, nil // idle check happens in waitSrc
-		case rerr != nil:
-			return false, fmt.Errorf("relay read: %w", rerr)
-		case m < len(buf):
-			return false, nil
+			return io.EOF
+		case p.canPark && errors.Is(rerr, os.ErrDeadlineExceeded):
+			// A record that was not data (a key update) sent crypto/tls
+			// to the socket for the next one.
+			releaseTLSBuffers(p.srcTLS)
+			p.rec.shrinkAhead()
+			return errQuiet
+		default:
+			return fmt.Errorf("relay read: %w", rerr)
 		}
 	}
 }
 
-func (r *relay) write(dst net.Conn, p []byte, n *atomic.Int64) error {
-	dst.SetWriteDeadline(time.Now().Add(r.idle))
-	m, err := dst.Write(p)
-	n.Add(int64(m))
+// pumpConn relays from a connection that is not a socket (or TLS not over
+// recordConn), holding a buffer while it waits.
+func (p *pipe) pumpConn() error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := (*bp)[:relayReadSize]
+	for {
+		n, err := p.src.Read(buf)
+		if n > 0 {
+			p.r.touch()
+			if err := p.write(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return io.EOF
+		}
+		if err != nil {
+			return fmt.Errorf("relay read: %w", err)
+		}
+	}
+}
+
+// readSocket reads once from a socket, waiting for bytes (or EOF, an
+// error, the read deadline) without holding a buffer: *bp is taken from
+// the pool only when the socket has something, and kept for the next call.
+func readSocket(rc syscall.RawConn, bp **[]byte) (int, error) {
+	var n int
+	var serr error
+	err := rc.Read(func(fd uintptr) bool {
+		if *bp == nil {
+			*bp = bufPool.Get().(*[]byte)
+		}
+		n, serr = readFD(fd, (**bp)[:relayReadSize])
+		if serr == syscall.EAGAIN {
+			bufPool.Put(*bp)
+			*bp = nil
+			return false
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case serr != nil:
+		return 0, os.NewSyscallError("read", serr)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (p *pipe) write(b []byte) error {
+	p.dst.SetWriteDeadline(time.Now().Add(p.r.idle))
+	var m int
+	var err error
+	if p.dstRec != nil {
+		p.dstRec.startBatch()
+		m, err = p.dst.Write(b)
+		if ferr := p.dstRec.flush(); err == nil {
+			err = ferr
+		}
+	} else {
+		m, err = p.dst.Write(b)
+	}
+	p.n.Add(int64(m))
 	if err != nil {
 		return fmt.Errorf("relay write: %w", err)
 	}

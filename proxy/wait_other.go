@@ -2,8 +2,14 @@
 
 package proxy
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
-// waitReadable is a no-op where peeking is not available: the relay then
-// holds its buffer while it waits.
-func waitReadable(net.Conn) error { return nil }
+// rawSocket is nil where reads straight from the descriptor are not
+// available: recordConn then reads without read-ahead and the relay reads
+// with a buffer held while it waits.
+func rawSocket(net.Conn) syscall.RawConn { return nil }
+
+func readFD(uintptr, []byte) (int, error) { return 0, syscall.EINVAL }

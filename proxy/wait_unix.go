@@ -7,40 +7,37 @@ import (
 	"syscall"
 )
 
-// waitReadable blocks until c's socket has a byte to read, EOF or an error,
-// or c's read deadline passes. It peeks, so it consumes nothing and holds no
-// buffer while it waits. TLS connections are unwrapped to their socket; with
-// recordConn below them crypto/tls holds no undelivered record, so the socket
-// tells the truth.
-func waitReadable(c net.Conn) error {
-	sc := socketOf(c)
-	if sc == nil {
+// rawSocket returns c's socket for reads that take a buffer only once bytes
+// are there, or nil when c is not a plain TCP or unix socket (a wrapper
+// may hold buffered bytes of its own, which the socket would not show).
+func rawSocket(c net.Conn) syscall.RawConn {
+	var sc syscall.Conn
+	switch v := c.(type) {
+	case *net.TCPConn:
+		sc = v
+	case *net.UnixConn:
+		sc = v
+	default:
 		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil
 	}
-	var peek [1]byte
-	return rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return err != syscall.EAGAIN
-	})
+	return rc
 }
 
-// socketOf unwraps TLS and record layers down to a syscall.Conn.
-func socketOf(c net.Conn) syscall.Conn {
-	for range 4 {
-		switch v := c.(type) {
-		case *net.TCPConn:
-			return v
-		case *net.UnixConn:
-			return v
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil
+// readFD is one read(2) on a non-blocking descriptor, retried on EINTR.
+// It returns syscall.EAGAIN when there is nothing to read.
+func readFD(fd uintptr, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(fd), p)
+		if err == syscall.EINTR {
+			continue
 		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
 	}
-	return nil
 }
