@@ -20,6 +20,7 @@ type idleResult struct {
 	alive, checked             int // sampled sessions still relayed at the end
 	firstErr                   error
 	curves                     string
+	trafficKB                  int64
 }
 
 func (r idleResult) perSession(m memory) float64 {
@@ -35,7 +36,7 @@ func (r idleResult) perSession(m memory) float64 {
 // kept, so the tool stays small; a sample keeps its TLS state and is checked
 // (DONE, OK) at the end to show the sessions were really being relayed.
 func runIdle(env *runEnv, n, concurrency int, settle time.Duration) (idleResult, error) {
-	res := idleResult{settle: settle, curves: env.opts.curves}
+	res := idleResult{settle: settle, curves: env.opts.curves, trafficKB: env.opts.idleKB}
 	base, err := env.child.Memory()
 	if err != nil {
 		return res, err
@@ -126,6 +127,16 @@ func openIdle(env *runEnv, cfg *tls.Config) (*imapConn, error) {
 		m.raw.Close()
 		return nil, err
 	}
+	if n := env.opts.idleKB << 10; n > 0 {
+		if err := fetchLiteral(m, n); err != nil {
+			m.raw.Close()
+			return nil, err
+		}
+		if err := appendLiteral(m, n); err != nil {
+			m.raw.Close()
+			return nil, err
+		}
+	}
 	if err := m.idle(); err != nil {
 		m.raw.Close()
 		return nil, err
@@ -144,6 +155,9 @@ func closeAll[C io.Closer](cs []C) {
 
 func (r idleResult) print(w io.Writer) {
 	fmt.Fprintf(w, "\n## idle: %d IMAP IDLE sessions over TLS 1.3 (ECDSA P-256), client key shares: %s\n", r.sessions, r.curves)
+	if r.trafficKB > 0 {
+		fmt.Fprintf(w, "  each session FETCHed and APPENDed %d KB before IDLE\n", r.trafficKB)
+	}
 	if r.failed > 0 {
 		fmt.Fprintf(w, "  failed sessions: %d (first: %v)\n", r.failed, r.firstErr)
 	}

@@ -44,8 +44,12 @@ func (r *report) summary(w io.Writer) {
 	if i := r.idle; i != nil && i.sessions > 0 {
 		kib := i.perSession(i.after)
 		settled := i.perSession(i.settled)
-		fmt.Fprintf(w, "| RSS per idle IMAP IDLE session (%d sessions) | ≤ %.0f KiB | %.1f KiB (%.1f KiB after %s) | %s |\n",
-			i.sessions, targetIdleKiB, kib, settled, i.settle, verdict(min(kib, settled) <= targetIdleKiB))
+		traffic := ""
+		if i.trafficKB > 0 {
+			traffic = fmt.Sprintf(", after %d KB each way", i.trafficKB)
+		}
+		fmt.Fprintf(w, "| RSS per idle IMAP IDLE session (%d sessions%s) | ≤ %.0f KiB | %.1f KiB (%.1f KiB after %s) | %s |\n",
+			i.sessions, traffic, targetIdleKiB, kib, settled, i.settle, verdict(min(kib, settled) <= targetIdleKiB))
 	}
 	for _, b := range r.bulk {
 		fmt.Fprintf(w, "| CPU per GB relayed, %s | ≤ %.2f s | %.3f s (%.0f MB/s) | %s |\n",
