@@ -155,7 +155,12 @@ func TestGoIMAPIdle(t *testing.T) {
 				t.Fatalf("idle: %v", err)
 			}
 			// Idle returns once Dovecot's "+ idling" has arrived, so Dovecot
-			// is watching the mailbox before the message arrives.
+			// is watching the mailbox before the message arrives. The
+			// session then stays quiet for longer than mailfront's relay
+			// takes to park a quiet direction (half a second), so the
+			// EXISTS must wake a parked session: this wait is the scenario
+			// (a client idling), not a synchronisation.
+			time.Sleep(2 * time.Second)
 			tt.deliver(t, tt.msg)
 			want := sel.NumMessages + 1
 			deadline := time.After(30 * time.Second)
