@@ -25,36 +25,6 @@ func waitParked(t *testing.T) {
 	}
 }
 
-// tlsRelay relays between a TLS 1.3 client (through the engine's real
-// path: NewConn, StartTLS, Detach) and a plain backend. atHandoff, if not
-// nil, sees the engine's TLS connection before the relay starts.
-func tlsRelay(t *testing.T, ctx context.Context, idle time.Duration, atHandoff func(*tls.Conn)) (client *tls.Conn, backend net.Conn, engine *tls.Conn, done chan error) {
-	t.Helper()
-	srvCfg, cliCfg := serverTLS(t)
-	cli, cliProxy := pair(t)
-	beProxy, be := pair(t)
-	c := NewConn(cliProxy, Limits{})
-	hs := make(chan error, 1)
-	go func() { _, err := c.StartTLS(context.Background(), srvCfg); hs <- err }()
-	tc := tls.Client(cli, cliCfg)
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-hs; err != nil {
-		t.Fatal(err)
-	}
-	tlsConn, pending := c.Detach()
-	if atHandoff != nil {
-		atHandoff(tlsConn.(*tls.Conn))
-	}
-	done = make(chan error, 1)
-	go func() {
-		_, err := Relay(ctx, tlsConn, beProxy, pending, nil, idle)
-		done <- err
-	}()
-	return tc, be, tlsConn.(*tls.Conn), done
-}
-
 // A quiet session holds no goroutine, and wakes for traffic either way.
 func TestRelayParksWhenQuiet(t *testing.T) {
 	if theParker() == nil {

@@ -134,9 +134,11 @@ func TestRelayShutdown(t *testing.T) {
 	}
 }
 
-// A TLS client exchanging megabytes both ways at once gets every byte, in
-// order, through the record-bounded reader and readiness waits.
-func TestRelayTLSByteExact(t *testing.T) {
+// tlsRelay relays between a TLS 1.3 client (through the engine's real
+// path: NewConn, StartTLS, Detach) and a plain backend. atHandoff, if not
+// nil, sees the engine's TLS connection before the relay starts.
+func tlsRelay(t *testing.T, ctx context.Context, idle time.Duration, atHandoff func(*tls.Conn)) (client *tls.Conn, backend net.Conn, engine *tls.Conn, done chan error) {
+	t.Helper()
 	srvCfg, cliCfg := serverTLS(t)
 	cli, cliProxy := pair(t)
 	beProxy, be := pair(t)
@@ -151,11 +153,21 @@ func TestRelayTLSByteExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	tlsConn, pending := c.Detach()
-	done := make(chan error, 1)
+	if atHandoff != nil {
+		atHandoff(tlsConn.(*tls.Conn))
+	}
+	done = make(chan error, 1)
 	go func() {
-		_, err := Relay(context.Background(), tlsConn, beProxy, pending, nil, time.Minute)
+		_, err := Relay(ctx, tlsConn, beProxy, pending, nil, idle)
 		done <- err
 	}()
+	return tc, be, tlsConn.(*tls.Conn), done
+}
+
+// A TLS client exchanging megabytes both ways at once gets every byte, in
+// order, through the record-bounded reader and readiness waits.
+func TestRelayTLSByteExact(t *testing.T) {
+	tc, be, _, done := tlsRelay(t, context.Background(), time.Minute, nil)
 	up := make([]byte, 5<<20)
 	down := make([]byte, 5<<20)
 	rand.Read(up)
