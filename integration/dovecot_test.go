@@ -131,30 +131,14 @@ func startDovecot(t *testing.T) *dovecot {
 	dv.writeMaildir(t, testMessages())
 	confPath, conf := writeDovecotFiles(t, p)
 
-	stderr, err := os.Create(filepath.Join(dir, "dovecot.stderr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stderr.Close()
-	cmd := exec.Command(dovecotBin, "-F", "-c", confPath)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	// Its own process group, so the cleanup can reach every child it forks.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dovecot: %v", err)
-	}
-	go func() {
-		cmd.Wait()
-		close(dv.exited)
-	}()
-	t.Cleanup(func() {
-		stopGroup(t, "dovecot", cmd.Process.Pid, dv.exited)
+	stderr := filepath.Join(dir, "dovecot.stderr")
+	startGroup(t, "dovecot", stderr, dv.exited, func(*exec.Cmd) {
 		if t.Failed() {
 			t.Logf("dovecot.conf:\n%s", conf)
-			t.Logf("dovecot stderr:\n%s", logFile{stderr.Name()})
+			t.Logf("dovecot stderr:\n%s", logFile{stderr})
 			t.Logf("dovecot log:\n%s", dv.log)
 		}
-	})
+	}, dovecotBin, "-F", "-c", confPath)
 	waitPort(t, dv.imapAddr, dv.exited)
 	waitPort(t, dv.pop3Addr, dv.exited)
 	dv.log.wait(t, 0, regexp.MustCompile(`master: Info: Dovecot v\S+ .*starting up`), dv.exited)
@@ -288,6 +272,34 @@ func (dv *dovecot) deliver(t *testing.T, msg []byte) {
 // (connections that logged in, failed, or left without trying).
 func loginLines(s string) []string {
 	return lines(s, regexp.MustCompile(`(imap|pop3)-login: `))
+}
+
+// startGroup runs args in a process group of its own, its output to the
+// file out, closes exited when it ends, and at the end of the test stops
+// the whole group (stopGroup) and then calls after with the finished
+// command, for checks and logs that need the process gone.
+func startGroup(t *testing.T, name, out string, exited chan struct{}, after func(*exec.Cmd), args ...string) {
+	t.Helper()
+	w, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = w, w
+	// Its own process group, so the cleanup can reach every child it forks.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		stopGroup(t, name, cmd.Process.Pid, exited)
+		after(cmd)
+	})
 }
 
 // stopGroup stops a server started in its own process group: SIGTERM to

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/mailfront/mailfront/internal/testpki"
@@ -57,8 +56,8 @@ log:
 
 // startMailfront mints a test CA and a certificate for localhost and
 // 127.0.0.1, writes a configuration pointing at dv, runs the binary and
-// waits until every listener is up (it logs "listening" once bound). At the end of the test it stops it
-// with SIGTERM and checks it exits 0 and never logged the password.
+// waits until every listener is up (it logs "listening" once bound).
+// At the end of the test it stops it with SIGTERM and checks it exits 0 and never logged the password.
 func startMailfront(t *testing.T, dv *dovecot) *front {
 	t.Helper()
 	dir := t.TempDir()
@@ -82,23 +81,7 @@ func startMailfront(t *testing.T, dv *dovecot) *front {
 		t.Fatal(err)
 	}
 
-	logw, err := os.Create(f.log.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logw.Close()
-	cmd := exec.Command(mailfrontBin, "run", "--config", confPath)
-	cmd.Stdout, cmd.Stderr = logw, logw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mailfront: %v", err)
-	}
-	go func() {
-		cmd.Wait()
-		close(f.exited)
-	}()
-	t.Cleanup(func() {
-		stopGroup(t, "mailfront", cmd.Process.Pid, f.exited)
+	startGroup(t, "mailfront", f.log.path, f.exited, func(cmd *exec.Cmd) {
 		if code := cmd.ProcessState.ExitCode(); code != 0 {
 			t.Errorf("mailfront exit code after SIGTERM: got %d, want 0", code)
 		}
@@ -111,7 +94,7 @@ func startMailfront(t *testing.T, dv *dovecot) *front {
 			t.Logf("mailfront.yaml:\n%s", conf)
 			t.Logf("mailfront log:\n%s", logs)
 		}
-	})
+	}, mailfrontBin, "run", "--config", confPath)
 	for _, name := range []string{lnIMAPS, lnIMAP, lnPOP3S, lnPOP3} {
 		f.log.wait(t, 0, regexp.MustCompile(`msg=listening listener=`+name+` `), f.exited)
 	}
