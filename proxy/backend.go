@@ -61,9 +61,8 @@ func (b *Backend) Open(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial backend %s: %w", b.Address, err)
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
+	// No SetNoDelay: Go's dialer already sets TCP_NODELAY, so the login
+	// commands do not wait for Nagle.
 	b.lastOK.Store(time.Now().UnixNano())
 	return NewConn(c, Limits{Line: backendLine, Idle: login, Total: login, Write: login}), nil
 }
