@@ -30,8 +30,12 @@ type TLS struct {
 	// MinVersion is "1.2" (default) or "1.3". Lower is refused.
 	MinVersion string `yaml:"min_version"`
 	// Certificates are PEM chains and keys, RSA or ECDSA, chosen by SNI;
-	// the first is the default for clients without SNI. Required.
+	// the first is the default for clients without SNI. They are watched
+	// and reloaded when they change. Required unless ACME is set.
 	Certificates []Certificate `yaml:"certificates"`
+	// ACME obtains and renews certificates itself. With Certificates too,
+	// files win for the names they hold.
+	ACME *ACME `yaml:"acme"`
 }
 
 // Certificate is one PEM certificate chain and its private key.

@@ -104,7 +104,7 @@ func TestValidationErrors(t *testing.T) {
 		{"empty file", "", []string{"config is empty"}},
 		{"unknown key named", tls + oneListener + "limitz: {}\n", []string{"field limitz not found"}},
 		{"unknown nested key named", tls + oneListener + "limits: {line_lenght: 10}\n", []string{"field line_lenght not found"}},
-		{"no certificate source", oneListener, []string{"tls.certificates: no certificate source configured"}},
+		{"no certificate source", oneListener, []string{"tls: no certificate source configured"}},
 		{"missing files", "tls:\n  certificates:\n    - {cert_file: /nonexistent/c.pem}\n" + oneListener,
 			[]string{"tls.certificates[0].cert_file: cannot read /nonexistent/c.pem", "tls.certificates[0].key_file: missing"}},
 		{"no listener", tls, []string{"listeners: no listener configured"}},

@@ -27,6 +27,9 @@ func (c *Config) applyDefaults() {
 	if c.TLS.MinVersion == "" {
 		c.TLS.MinVersion = "1.2"
 	}
+	if c.TLS.ACME != nil {
+		c.TLS.ACME.applyDefaults()
+	}
 	l := &c.Limits
 	setInt(&l.LineLength, DefaultLineLength)
 	setInt(&l.LiteralSize, DefaultLiteralSize)

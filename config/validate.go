@@ -47,8 +47,12 @@ func (c *Config) validateTLS(p *problems) {
 	default:
 		p.add("tls.min_version", "%q refused: mailfront speaks TLS 1.2 and 1.3 only (use \"1.2\" or \"1.3\")", c.TLS.MinVersion)
 	}
-	if len(c.TLS.Certificates) == 0 {
-		p.add("tls.certificates", "no certificate source configured; add a cert_file/key_file pair (mailfront demo makes its own)")
+	if len(c.TLS.Certificates) == 0 && c.TLS.ACME == nil {
+		p.add("tls", "no certificate source configured: add acme (domains, email, a challenge) or certificates "+
+			"(cert_file/key_file pairs); mailfront demo makes its own")
+	}
+	if c.TLS.ACME != nil {
+		c.validateACME(p)
 	}
 	for i, cert := range c.TLS.Certificates {
 		path := fmt.Sprintf("tls.certificates[%d]", i)
