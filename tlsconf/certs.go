@@ -40,9 +40,6 @@ func loadFiles(files []CertFile) (*certSet, error) {
 }
 
 func newCertSet(certs []tls.Certificate) (*certSet, error) {
-	if len(certs) == 0 {
-		return nil, errors.New("tlsconf: no certificate")
-	}
 	set := &certSet{byName: map[string]*tls.Certificate{}}
 	for i := range certs {
 		c := &certs[i]
@@ -79,19 +76,29 @@ func leafNames(leaf *x509.Certificate) []string {
 	return names
 }
 
-// choose picks by SNI: the exact name, then a wildcard one label deep,
-// else the default (first) certificate. Clients without SNI get the default.
-func (s *certSet) choose(sni string) *tls.Certificate {
-	name := strings.TrimSuffix(strings.ToLower(sni), ".")
-	if name != "" {
-		if c, ok := s.byName[name]; ok {
-			return c
-		}
-		if i := strings.IndexByte(name, '.'); i > 0 {
-			if c, ok := s.byName["*"+name[i:]]; ok {
-				return c
-			}
-		}
+// lookup finds the certificate for an SNI name: exact names one, wild
+// one whose wildcard covers the name one label deep.
+func (s *certSet) lookup(name string) (exact, wild *tls.Certificate) {
+	if name == "" {
+		return nil, nil
+	}
+	exact = s.byName[name]
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		wild = s.byName["*"+name[i:]]
+	}
+	return exact, wild
+}
+
+// fallback is the first certificate, for clients without SNI or with a
+// name nothing covers; nil in an empty set.
+func (s *certSet) fallback() *tls.Certificate {
+	if len(s.certs) == 0 {
+		return nil
 	}
 	return s.certs[0].tls
+}
+
+// sniName is the lookup key for a client's SNI: lower case, no final dot.
+func sniName(sni string) string {
+	return strings.TrimSuffix(strings.ToLower(sni), ".")
 }

@@ -1,10 +1,12 @@
 package tlsconf
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,13 +33,18 @@ type CertFile struct {
 	KeyFile  string
 }
 
-// Options configure a Store.
+// Options configure a Store. At least one of Certificates and ACME is set.
 type Options struct {
 	// MinVersion is tls.VersionTLS12 (the default when 0) or tls.VersionTLS13.
 	MinVersion uint16
 	// Certificates are loaded in order; the first is the default.
 	Certificates []CertFile
-	Log          *slog.Logger
+	// ACME, when set, obtains and renews certificates for its domains.
+	ACME *ACME
+	// WatchInterval is how often Start's watcher looks at the certificate
+	// files; default 2s, negative turns watching off.
+	WatchInterval time.Duration
+	Log           *slog.Logger
 	// Now is for tests (default time.Now).
 	Now func() time.Time
 }
@@ -49,26 +56,59 @@ type Store struct {
 	files []CertFile
 	log   *slog.Logger
 	now   func() time.Time
-	set   atomic.Pointer[certSet]
+	set   atomic.Pointer[certSet] // the files' certificates
+	acme  *acmeManager            // nil without ACME
+	watch watcher
 }
 
-// New loads every certificate file. Errors name the file.
+// New loads every certificate file and prepares ACME without contacting
+// the CA; Start obtains the ACME certificates. Errors name the file.
 func New(opts Options) (*Store, error) {
 	s, err := newStore(opts.MinVersion, opts.Log, opts.Now)
 	if err != nil {
 		return nil, err
 	}
-	if len(opts.Certificates) == 0 {
+	if len(opts.Certificates) == 0 && opts.ACME == nil {
 		return nil, errors.New("tlsconf: no certificate configured")
 	}
 	s.files = opts.Certificates
+	s.watch.interval = opts.WatchInterval
+	s.watch.loaded = s.stat()
 	set, err := loadFiles(s.files)
 	if err != nil {
 		return nil, err
 	}
 	s.set.Store(set)
-	s.logSet("certificates loaded")
+	s.logCerts("certificates loaded", set.certs)
+	if opts.ACME != nil {
+		if s.acme, err = newACME(*opts.ACME, s.log); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// Start obtains the ACME certificates (or loads them from storage),
+// retrying until it has them all or ctx ends, and starts watching the
+// certificate files. Close stops both.
+func (s *Store) Start(ctx context.Context) error {
+	if s.acme != nil {
+		if err := s.acme.start(ctx); err != nil {
+			return err
+		}
+		s.logCerts("certificates loaded", s.acme.certs())
+	}
+	s.startWatch()
+	return nil
+}
+
+// Close stops certificate renewal, the challenge listeners and the file
+// watcher. Certificates already in service keep working.
+func (s *Store) Close() {
+	s.stopWatch()
+	if s.acme != nil {
+		s.acme.close()
+	}
 }
 
 // NewWithCertificates is a Store over fixed certificates (the demo, tests).
@@ -77,6 +117,9 @@ func NewWithCertificates(min uint16, certs ...tls.Certificate) *Store {
 	s, err := newStore(min, nil, nil)
 	if err != nil {
 		panic(err)
+	}
+	if len(certs) == 0 {
+		panic("tlsconf: no certificate")
 	}
 	set, err := newCertSet(certs)
 	if err != nil {
@@ -106,23 +149,29 @@ func newStore(min uint16, log *slog.Logger, now func() time.Time) (*Store, error
 // in service stay in service and the error says which file failed; open
 // sessions are never affected, new handshakes see the new set.
 func (s *Store) Reload() error {
+	s.watch.mu.Lock()
+	defer s.watch.mu.Unlock()
 	if len(s.files) == 0 {
 		return nil
 	}
+	stamp := s.stat()
 	set, err := loadFiles(s.files)
 	if err != nil {
+		s.watch.failed = stamp
 		return fmt.Errorf("reload certificates: %w", err)
 	}
 	s.set.Store(set)
-	s.logSet("certificates reloaded")
+	s.watch.loaded, s.watch.failed = stamp, ""
+	s.logCerts("certificates reloaded", set.certs)
 	return nil
 }
 
-func (s *Store) logSet(msg string) {
-	for _, c := range s.set.Load().certs {
-		s.log.Info(msg, "names", strings.Join(c.names, ","), "not_after", c.notAfter.UTC().Format(time.RFC3339))
+func (s *Store) logCerts(msg string, certs []cert) {
+	for _, c := range certs {
+		names, notAfter := strings.Join(c.names, ","), c.notAfter.UTC().Format(time.RFC3339)
+		s.log.Info(msg, "names", names, "not_after", notAfter)
 		if left := c.notAfter.Sub(s.now()); left < 14*24*time.Hour {
-			s.log.Warn("certificate expires soon", "names", strings.Join(c.names, ","), "not_after", c.notAfter.UTC().Format(time.RFC3339))
+			s.log.Warn("certificate expires soon", "names", names, "not_after", notAfter)
 		}
 	}
 }
@@ -139,14 +188,54 @@ func (s *Store) Config(alpn string) *tls.Config {
 	}
 }
 
+// getCertificate chooses by SNI among the files' and ACME's certificates:
+// an exact name before a wildcard; for the same kind of match, files win.
+// A client without SNI, or with a name nothing covers, gets the default:
+// the first file's certificate, else the first ACME domain's. Nothing here
+// ever orders a certificate.
 func (s *Store) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return s.set.Load().choose(hello.ServerName), nil
+	name := sniName(hello.ServerName)
+	set := s.set.Load()
+	exact, wild := set.lookup(name)
+	if exact != nil {
+		return exact, nil
+	}
+	if s.acme != nil && name != "" {
+		aexact, awild := s.acme.lookup(name)
+		if aexact != nil {
+			return aexact, nil
+		}
+		if wild == nil {
+			wild = awild
+		}
+	}
+	if wild != nil {
+		return wild, nil
+	}
+	if c := set.fallback(); c != nil {
+		return c, nil
+	}
+	if s.acme != nil {
+		if c := s.acme.fallback(); c != nil {
+			return c, nil
+		}
+	}
+	return nil, errors.New("tlsconf: no certificate in service")
+}
+
+// certs lists every certificate in service: the files', then ACME's.
+func (s *Store) certs() []cert {
+	certs := s.set.Load().certs
+	if s.acme != nil {
+		certs = append(slices.Clip(certs), s.acme.certs()...)
+	}
+	return certs
 }
 
 // Names lists the names the certificates in service cover.
 func (s *Store) Names() []string {
 	var names []string
-	for _, c := range s.set.Load().certs {
+	for _, c := range s.certs() {
 		names = append(names, c.names...)
 	}
 	return names
@@ -155,7 +244,7 @@ func (s *Store) Names() []string {
 // Expiry maps each certificate name to its certificate's NotAfter.
 func (s *Store) Expiry() map[string]time.Time {
 	m := map[string]time.Time{}
-	for _, c := range s.set.Load().certs {
+	for _, c := range s.certs() {
 		for _, n := range c.names {
 			if t, ok := m[n]; !ok || c.notAfter.After(t) {
 				m[n] = c.notAfter

@@ -1,0 +1,312 @@
+package tlsconf
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailfront/mailfront/acmedns"
+	"github.com/mailfront/mailfront/internal/acmetest"
+	"github.com/mailfront/mailfront/internal/dnstest"
+	"github.com/mailfront/mailfront/internal/testpki"
+)
+
+const (
+	zone       = "mailfront.test."
+	tsigKey    = "mailfront-key."
+	tsigSecret = "bWFpbGZyb250LXRlc3QtdHNpZy1zZWNyZXQtMzItYnl0ZXMhIQ=="
+	obtainWait = 60 * time.Second
+)
+
+// acmeEnv is a real ACME CA (Pebble, in-process) whose validation
+// authority resolves names through an in-process authoritative DNS server
+// for mailfront.test that accepts TSIG-signed updates.
+type acmeEnv struct {
+	dns *dnstest.Server
+	ca  *acmetest.CA
+}
+
+func newACMEEnv(t *testing.T, opts acmetest.Options) *acmeEnv {
+	t.Helper()
+	d := dnstest.Start(t, dnstest.Options{Zone: zone, KeyName: tsigKey, Secret: tsigSecret})
+	opts.Resolver = d.Addr()
+	return &acmeEnv{dns: d, ca: acmetest.Start(t, opts)}
+}
+
+// acme is mailfront's ACME setup for this CA, with no challenge enabled.
+func (e *acmeEnv) acme(t *testing.T, storage string, domains ...string) *ACME {
+	return &ACME{
+		Domains:            domains,
+		Email:              "postmaster@mailfront.test",
+		CA:                 e.ca.DirectoryURL(),
+		CARoots:            poolOf(t, e.ca.ServerRootPEM()),
+		Storage:            storage,
+		RenewCheckInterval: 250 * time.Millisecond,
+		RetryMin:           50 * time.Millisecond,
+		RetryMax:           200 * time.Millisecond,
+	}
+}
+
+func (e *acmeEnv) httpAddress() string { return fmt.Sprintf("127.0.0.1:%d", e.ca.HTTPPort()) }
+func (e *acmeEnv) alpnAddress() string { return fmt.Sprintf("127.0.0.1:%d", e.ca.TLSPort()) }
+
+func (e *acmeEnv) rfc2136() *acmedns.RFC2136 {
+	return &acmedns.RFC2136{Server: e.dns.Addr(), KeyName: tsigKey, Secret: tsigSecret}
+}
+
+// startACME builds and starts a store, failing the test if the
+// certificates are not there within obtainWait.
+func startACME(t *testing.T, opts Options) *Store {
+	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), obtainWait)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestACMEHTTP01 obtains a certificate through http-01 from a real ACME
+// CA, serves it, verifies it against the CA's root, and shows that no SNI
+// a client sends (unknown names in and out of the zone, none at all)
+// makes mailfront order anything: those clients get the default
+// certificate.
+func TestACMEHTTP01(t *testing.T) {
+	e := newACMEEnv(t, acmetest.Options{})
+	a := e.acme(t, t.TempDir(), "imap.mailfront.test")
+	a.HTTPAddress = e.httpAddress()
+	logs, log := newLogRecorder(t)
+	s := startACME(t, Options{ACME: a, Log: log})
+
+	verified(t, s, "imap.mailfront.test", e.ca.IssuerRoots())
+	logs.wait(1, time.Second, `msg="certificate obtained" name=imap.mailfront.test not_after=20`)
+	if got := e.ca.Orders(); got != 1 {
+		t.Errorf("got %d orders, want 1", got)
+	}
+	for _, sni := range []string{"random-7f3a.mailfront.test", "mail.evil.example", "IMAP.mailfront.test.", ""} {
+		leaf := verified(t, s, sni, nil)
+		if got := strings.Join(leaf.DNSNames, ","); got != "imap.mailfront.test" {
+			t.Errorf("SNI %q: got %s, want the default imap.mailfront.test", sni, got)
+		}
+	}
+	if got := e.ca.Orders(); got != 1 {
+		t.Errorf("after handshakes with unknown names: got %d orders, want still 1", got)
+	}
+	if got := logs.count("component=certmagic"); got == 0 {
+		t.Error("no certmagic log line reached mailfront's logger")
+	}
+}
+
+// TestACMETLSALPN01 obtains a certificate through tls-alpn-01 (RFC 8737).
+func TestACMETLSALPN01(t *testing.T) {
+	e := newACMEEnv(t, acmetest.Options{})
+	a := e.acme(t, t.TempDir(), "pop.mailfront.test")
+	a.TLSALPNAddress = e.alpnAddress()
+	s := startACME(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
+	verified(t, s, "pop.mailfront.test", e.ca.IssuerRoots())
+}
+
+// TestACMEDNS01Wildcard obtains a wildcard and its base name through
+// dns-01 with RFC 2136 updates the DNS server accepts only when signed
+// with the TSIG key; any name under the wildcard then verifies.
+func TestACMEDNS01Wildcard(t *testing.T) {
+	e := newACMEEnv(t, acmetest.Options{})
+	a := e.acme(t, t.TempDir(), "*.mailfront.test", "mailfront.test")
+	a.DNS = e.rfc2136()
+	s := startACME(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
+	for _, sni := range []string{"imap.mailfront.test", "anything.mailfront.test", "mailfront.test"} {
+		verified(t, s, sni, e.ca.IssuerRoots())
+	}
+	if got := e.dns.Updates(); got < 4 {
+		t.Errorf("got %d DNS updates, want at least 4 (present and clean up, two names)", got)
+	}
+	if got := e.dns.TXT("_acme-challenge.mailfront.test."); len(got) != 0 {
+		t.Errorf("TXT records left behind: %q", got)
+	}
+}
+
+// TestACMEFilesWin serves file and ACME certificates side by side: a file
+// wins for the names it holds, ACME serves the others, and the first file
+// is the default.
+func TestACMEFilesWin(t *testing.T) {
+	e := newACMEEnv(t, acmetest.Options{})
+	pki := testpki.NewCA(t)
+	dir := t.TempDir()
+	defCert, defKey := pki.WriteLeaf(t, dir, "files.mailfront.test")
+	popCert, popKey := pki.WriteLeaf(t, dir, "pop.mailfront.test")
+	a := e.acme(t, t.TempDir(), "imap.mailfront.test", "pop.mailfront.test")
+	a.HTTPAddress = e.httpAddress()
+	s := startACME(t, Options{ACME: a, Certificates: []CertFile{{defCert, defKey}, {popCert, popKey}}, Log: slog.New(slog.DiscardHandler)})
+
+	verified(t, s, "imap.mailfront.test", e.ca.IssuerRoots())
+	verified(t, s, "pop.mailfront.test", pki.Pool())
+	verified(t, s, "files.mailfront.test", pki.Pool())
+	if leaf := verified(t, s, "", nil); leaf.DNSNames[0] != "files.mailfront.test" {
+		t.Errorf("no SNI: got %s, want the first file's certificate", leaf.DNSNames[0])
+	}
+	names := strings.Join(s.Names(), " ")
+	if !strings.Contains(names, "imap.mailfront.test") || !strings.Contains(names, "files.mailfront.test") {
+		t.Errorf("Names: got %q, want file and ACME names", names)
+	}
+}
+
+// TestACMECADownAtStart starts with the CA unreachable: Start keeps
+// retrying and logging, and returns once the CA is back and the
+// certificate is in service. No listener would have opened before.
+func TestACMECADownAtStart(t *testing.T) {
+	e := newACMEEnv(t, acmetest.Options{})
+	e.ca.SetDown(true)
+	a := e.acme(t, t.TempDir(), "imap.mailfront.test")
+	a.HTTPAddress = e.httpAddress()
+	logs, log := newLogRecorder(t)
+	s, err := New(Options{ACME: a, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), obtainWait)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	logs.wait(2, 10*time.Second, "level=ERROR", `msg="certificates not obtained yet; retrying"`)
+	select {
+	case err := <-done:
+		t.Fatalf("Start returned while the CA was down: %v", err)
+	default:
+	}
+	e.ca.SetDown(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	verified(t, s, "imap.mailfront.test", e.ca.IssuerRoots())
+}
+
+// TestACMEStartCancelled checks that a Start waiting on a CA that never
+// comes back ends when its context does.
+func TestACMEStartCancelled(t *testing.T) {
+	e := newACMEEnv(t, acmetest.Options{})
+	e.ca.SetDown(true)
+	a := e.acme(t, t.TempDir(), "imap.mailfront.test")
+	a.HTTPAddress = e.httpAddress()
+	logs, log := newLogRecorder(t)
+	s, err := New(Options{ACME: a, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	logs.wait(1, 10*time.Second, `msg="certificates not obtained yet; retrying"`)
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("got nil, want the cancellation")
+	}
+	// The challenge listener is closed again.
+	if ln, err := net.Listen("tcp", a.HTTPAddress); err != nil {
+		t.Errorf("http-01 address still taken after a cancelled Start: %v", err)
+	} else {
+		ln.Close()
+	}
+}
+
+// TestACMESharedStorage starts two instances on one storage directory at
+// once, as behind a load balancer: one order is placed, both serve the
+// certificate. The second instance's http-01 listener is not the one the
+// CA connects to, so whichever instance orders, the challenge is answered
+// through the shared storage.
+func TestACMESharedStorage(t *testing.T) {
+	e := newACMEEnv(t, acmetest.Options{})
+	storage := t.TempDir()
+	var stores [2]*Store
+	var wg sync.WaitGroup
+	for i := range stores {
+		a := e.acme(t, storage, "imap.mailfront.test")
+		a.HTTPAddress = e.httpAddress()
+		if i == 1 {
+			a.HTTPAddress = "127.0.0.1:0"
+		}
+		s, err := New(Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		stores[i] = s
+	}
+	errs := make([]error, 2)
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), obtainWait)
+			defer cancel()
+			errs[i] = s.Start(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+	}
+	a := verified(t, stores[0], "imap.mailfront.test", e.ca.IssuerRoots())
+	b := verified(t, stores[1], "imap.mailfront.test", e.ca.IssuerRoots())
+	if serialOf(a) != serialOf(b) {
+		t.Errorf("the instances serve different certificates: %s and %s", serialOf(a), serialOf(b))
+	}
+	if got := e.ca.Orders(); got != 1 {
+		t.Errorf("got %d orders, want 1", got)
+	}
+}
+
+// The renewal tests run in parallel, each with a name of its own:
+// certmagic keeps challenges and renewal backoff per name, process-wide.
+
+// TestACMERenewal renews a short-lived certificate in the background: new
+// handshakes get the new certificate, logged as renewed with its expiry.
+func TestACMERenewal(t *testing.T) {
+	t.Parallel()
+	e := newACMEEnv(t, acmetest.Options{Validity: 10 * time.Second})
+	a := e.acme(t, t.TempDir(), "renew.mailfront.test")
+	a.HTTPAddress = e.httpAddress()
+	logs, log := newLogRecorder(t)
+	s := startACME(t, Options{ACME: a, Log: log})
+	first := verified(t, s, "renew.mailfront.test", e.ca.IssuerRoots())
+	logs.wait(1, 40*time.Second, `msg="certificate renewed" name=renew.mailfront.test`)
+	logs.wait(1, 10*time.Second, "component=certmagic", `msg="replaced certificate in cache"`)
+	second := verified(t, s, "renew.mailfront.test", e.ca.IssuerRoots())
+	if serialOf(first) == serialOf(second) || !second.NotAfter.After(first.NotAfter) {
+		t.Errorf("after renewal: serial %s until %v, want a later one than %s until %v",
+			serialOf(second), second.NotAfter, serialOf(first), first.NotAfter)
+	}
+}
+
+// TestACMERenewalFailureKeepsCertificate makes the renewal fail (the CA is
+// down): it is logged as an error with the name and the expiry of the
+// certificate that stays in service, and handshakes still get that one.
+func TestACMERenewalFailureKeepsCertificate(t *testing.T) {
+	t.Parallel()
+	e := newACMEEnv(t, acmetest.Options{Validity: 10 * time.Second})
+	a := e.acme(t, t.TempDir(), "renewfail.mailfront.test")
+	a.HTTPAddress = e.httpAddress()
+	logs, log := newLogRecorder(t)
+	s := startACME(t, Options{ACME: a, Log: log})
+	first := verified(t, s, "renewfail.mailfront.test", e.ca.IssuerRoots())
+	e.ca.SetDown(true)
+	line := logs.wait(1, 40*time.Second, "level=ERROR", `msg="certificate renewal failed; the current certificate stays in service"`, "name=renewfail.mailfront.test")
+	if want := "not_after=" + first.NotAfter.UTC().Format(time.RFC3339); !strings.Contains(line, want) {
+		t.Errorf("got %q, want it to name %s", line, want)
+	}
+	if got := verified(t, s, "renewfail.mailfront.test", e.ca.IssuerRoots()); serialOf(got) != serialOf(first) {
+		t.Errorf("after a failed renewal: got serial %s, want %s still", serialOf(got), serialOf(first))
+	}
+}
