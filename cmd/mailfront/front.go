@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -25,22 +23,16 @@ type front struct {
 }
 
 // startFront wires the configuration into the packages' options and starts
-// listening. store may be given (the demo's self-signed certificate);
-// otherwise it is loaded from the configured files.
+// listening with the certificates in store, which has been started. A nil
+// store is built from the configuration and started here (the demo, tests).
 func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*front, error) {
 	if store == nil {
-		min := uint16(tls.VersionTLS12)
-		if cfg.TLS.MinVersion == "1.3" {
-			min = tls.VersionTLS13
-		}
-		var files []tlsconf.CertFile
-		for _, c := range cfg.TLS.Certificates {
-			files = append(files, tlsconf.CertFile{CertFile: c.CertFile, KeyFile: c.KeyFile})
-		}
 		var err error
-		store, err = tlsconf.New(tlsconf.Options{MinVersion: min, Certificates: files, Log: log})
-		if err != nil {
-			return nil, fmt.Errorf("load certificates: %w", err)
+		if store, err = newStore(cfg.TLS, log); err != nil {
+			return nil, err
+		}
+		if err := store.Start(context.Background()); err != nil {
+			return nil, err
 		}
 	}
 	lim := cfg.Limits
@@ -78,6 +70,7 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 	ends.probe(ctx, probeAtStart)
 	if err := srv.Start(); err != nil {
 		stopWatch()
+		store.Close()
 		return nil, err
 	}
 	ends.watch(ctx)

@@ -84,6 +84,18 @@ func (l *logLines) wait(msg string, n int) map[string]any {
 	}
 }
 
+// index is the position of the first line with msg among those seen, or -1.
+func (l *logLines) index(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, m := range l.seen {
+		if m["msg"] == msg {
+			return i
+		}
+	}
+	return -1
+}
+
 type runFixture struct {
 	ca                *testpki.CA
 	certFile, keyFile string
@@ -277,7 +289,7 @@ func TestValidate(t *testing.T) {
 		want     []string
 	}{
 		{"valid", good, 0, []string{"configuration is valid"}},
-		{"every problem at once", bad, 1, []string{"tls.min_version", "tls.certificates: no certificate source", "listeners[0].protocol", "listeners[0].tls", "listeners[0].backend"}},
+		{"every problem at once", bad, 1, []string{"tls.min_version", "tls: no certificate source", "listeners[0].protocol", "listeners[0].tls", "listeners[0].backend"}},
 		{"unknown key", unknown, 1, []string{"listners"}},
 		{"missing file", filepath.Join(dir, "none.yaml"), 1, []string{"none.yaml"}},
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailfront/mailfront/config"
+	"github.com/mailfront/mailfront/tlsconf"
 )
 
 func cmdRun(args []string, stderr io.Writer) int {
@@ -36,14 +37,59 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailfront: %v\n", err)
 		return 1
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration", "warning", w)
+	}
 	sig := signals() // before listening, so an early SIGHUP cannot kill the process
 	defer signal.Stop(sig)
-	f, err := startFront(cfg, nil, log)
+	store, err := newStore(cfg.TLS, log)
+	if err != nil {
+		log.Error("start failed", "error", err)
+		return 1
+	}
+	if stopped, ok := startStore(store, sig, log); !ok {
+		return 1
+	} else if stopped {
+		return 0
+	}
+	f, err := startFront(cfg, store, log)
 	if err != nil {
 		log.Error("start failed", "error", err)
 		return 1
 	}
 	return f.wait(sig)
+}
+
+// startStore obtains the ACME certificates before any listener opens,
+// which may take long when the CA is unreachable; SIGTERM or SIGINT ends
+// the wait (stopped) and SIGHUP reloads the files meanwhile. ok is false
+// when it failed.
+func startStore(store *tlsconf.Store, sig <-chan os.Signal, log *slog.Logger) (stopped, ok bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- store.Start(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				log.Error("start failed", "error", err)
+				return false, false
+			}
+			return false, true
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				reloadStore(store, log)
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+			cancel()
+			<-done
+			store.Close()
+			log.Info("stopped")
+			return true, true
+		}
+	}
 }
 
 // newLogger builds the process logger from the log section.
@@ -71,11 +117,12 @@ func signals() chan os.Signal {
 func (f *front) wait(sig <-chan os.Signal) int {
 	for s := range sig {
 		if s == syscall.SIGHUP {
-			f.reload()
+			reloadStore(f.store, f.log)
 			continue
 		}
 		f.log.Info("shutting down", "signal", s.String(), "drain", f.drain.String())
 		f.stopWatch()
+		f.store.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), f.drain+10*time.Second)
 		err := f.srv.Shutdown(ctx)
 		cancel()
@@ -89,13 +136,10 @@ func (f *front) wait(sig <-chan os.Signal) int {
 	return 0
 }
 
-func (f *front) reload() {
-	if f.store == nil {
-		return
+// reloadStore re-reads the certificate files (SIGHUP); the store logs
+// what it loaded.
+func reloadStore(store *tlsconf.Store, log *slog.Logger) {
+	if err := store.Reload(); err != nil {
+		log.Error("certificate reload failed; keeping the certificates in service", "error", err)
 	}
-	if err := f.store.Reload(); err != nil {
-		f.log.Error("certificate reload failed; keeping the certificates in service", "error", err)
-		return
-	}
-	f.log.Info("certificates reloaded", "names", f.store.Names())
 }

@@ -19,9 +19,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if _, err := config.Load(*path); err != nil {
+	cfg, err := config.Load(*path)
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: invalid configuration:\n%v\n", *path, err)
 		return 1
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", *path, w)
 	}
 	fmt.Fprintf(stdout, "%s: configuration is valid\n", *path)
 	return 0
