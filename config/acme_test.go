@@ -141,3 +141,32 @@ func TestACMEWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeCertificateRecipes loads every YAML recipe in the README's
+// Certificates section with a listener added: an operator copies them. Only
+// files that do not exist on this machine (certbot's, a CA root, a hook)
+// may be reported.
+func TestReadmeCertificateRecipes(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "\n## Certificates\n")
+	if !ok {
+		t.Fatal("README.md has no Certificates section")
+	}
+	section, _, _ := strings.Cut(rest, "\n## ")
+	blocks := strings.Split(section, "```yaml\n")[1:]
+	if len(blocks) < 8 {
+		t.Fatalf("got %d YAML recipes, want at least 8", len(blocks))
+	}
+	for i, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		_, err := Parse([]byte(b + oneListener))
+		for _, e := range splitErrors(err) {
+			if !strings.Contains(e, "cannot read") && !strings.Contains(e, "cannot find") {
+				t.Errorf("recipe %d: %s\n%s", i+1, e, b)
+			}
+		}
+	}
+}
