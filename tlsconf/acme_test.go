@@ -310,3 +310,44 @@ func TestACMERenewalFailureKeepsCertificate(t *testing.T) {
 		t.Errorf("after a failed renewal: got serial %s, want %s still", serialOf(got), serialOf(first))
 	}
 }
+
+// TestACMERestartCADown restarts on the same storage while the CA is down:
+// stored certificates that are still valid go into service at once, both
+// when their renewal is not due and when it is (then the renewal fails,
+// is logged, and is retried in the background).
+func TestACMERestartCADown(t *testing.T) {
+	e := newACMEEnv(t, acmetest.Options{})
+	storage := t.TempDir()
+	names := []string{"restart.mailfront.test", "restart2.mailfront.test"}
+	a := e.acme(t, storage, names...)
+	a.HTTPAddress = e.httpAddress()
+	first := startACME(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
+	serials := map[string]string{}
+	for _, n := range names {
+		serials[n] = serialOf(verified(t, first, n, e.ca.IssuerRoots()))
+	}
+	first.Close()
+	e.ca.SetDown(true)
+	for _, tt := range []struct {
+		name  string
+		ratio float64
+		warns int
+	}{{"renewal not due", 0, 0}, {"renewal due", 1, 2}} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := e.acme(t, storage, names...)
+			b.HTTPAddress = e.httpAddress()
+			b.RenewalWindowRatio = tt.ratio
+			logs, log := newLogRecorder(t)
+			s := startACME(t, Options{ACME: b, Log: log})
+			for _, n := range names {
+				if got := serialOf(verified(t, s, n, e.ca.IssuerRoots())); got != serials[n] {
+					t.Errorf("%s: got serial %s, want the stored %s", n, got, serials[n])
+				}
+			}
+			if got := logs.count(`msg="serving the stored certificate; its renewal failed and is retried in the background"`); got != tt.warns {
+				t.Errorf("got %d warnings about a failed renewal, want %d", got, tt.warns)
+			}
+			s.Close()
+		})
+	}
+}

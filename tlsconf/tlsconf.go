@@ -96,7 +96,9 @@ func (s *Store) Start(ctx context.Context) error {
 		if err := s.acme.start(ctx); err != nil {
 			return err
 		}
-		s.logCerts("certificates loaded", s.acme.certs())
+		for _, c := range s.acme.certs() { // renewal warns on its own
+			s.log.Info("certificates loaded", "names", c.names[0], "not_after", c.notAfter.UTC().Format(time.RFC3339), "source", "acme")
+		}
 	}
 	s.startWatch()
 	return nil
