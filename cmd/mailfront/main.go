@@ -26,7 +26,7 @@ Usage:
   mailfront version                  print the version
 
 Run "mailfront COMMAND --help" for a command's flags.
-Signals (run): SIGHUP reloads certificate files; SIGTERM or SIGINT shuts down gracefully.
+Signals (run): SIGHUP reloads certificate files (also watched); SIGTERM or SIGINT shuts down gracefully.
 `
 
 func main() {

@@ -37,6 +37,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailfront: %v\n", err)
 		return 1
 	}
+	if stderr == os.Stderr { // the process's own log, not a test's
+		slog.SetDefault(log) // libraries' log.Printf lines (certmagic has a few) in the same format
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration", "warning", w)
 	}
