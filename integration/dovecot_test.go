@@ -277,8 +277,9 @@ func loginLines(s string) []string {
 // startGroup runs args in a process group of its own, its output to the
 // file out, closes exited when it ends, and at the end of the test stops
 // the whole group (stopGroup) and then calls after with the finished
-// command, for checks and logs that need the process gone.
-func startGroup(t *testing.T, name, out string, exited chan struct{}, after func(*exec.Cmd), args ...string) {
+// command, for checks and logs that need the process gone. It returns the
+// process id (the group's id too), for signals.
+func startGroup(t *testing.T, name, out string, exited chan struct{}, after func(*exec.Cmd), args ...string) int {
 	t.Helper()
 	w, err := os.Create(out)
 	if err != nil {
@@ -300,6 +301,7 @@ func startGroup(t *testing.T, name, out string, exited chan struct{}, after func
 		stopGroup(t, name, cmd.Process.Pid, exited)
 		after(cmd)
 	})
+	return cmd.Process.Pid
 }
 
 // stopGroup stops a server started in its own process group: SIGTERM to

@@ -82,7 +82,14 @@ func (l logFile) since(mark int) string {
 // line. exited, if not nil, ends the wait early when the server dies.
 func (l logFile) wait(t *testing.T, mark int, re *regexp.Regexp, exited <-chan struct{}) string {
 	t.Helper()
-	deadline := time.Now().Add(logTimeout)
+	return l.waitWithin(t, mark, re, exited, logTimeout)
+}
+
+// waitWithin is wait with another deadline than logTimeout, for events
+// that take longer (a certificate ordered from an ACME CA).
+func (l logFile) waitWithin(t *testing.T, mark int, re *regexp.Regexp, exited <-chan struct{}, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		for _, line := range strings.Split(l.since(mark), "\n") {
 			if re.MatchString(line) {
@@ -95,7 +102,7 @@ func (l logFile) wait(t *testing.T, mark int, re *regexp.Regexp, exited <-chan s
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no log line matching %q within %v in %s", re, logTimeout, l.path)
+			t.Fatalf("no log line matching %q within %v in %s", re, within, l.path)
 		}
 		time.Sleep(pollEvery)
 	}
