@@ -200,6 +200,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("tls: {min_version: \"1.3\"}\n" + oneListener + "limits: {idle: 5s, line_length: 600}\n"))
 	f.Add([]byte("listeners: [{protocol: pop3, address: \"[::1]:995\", tls: starttls, backend: \"unix:/run/pop3.sock\"}]\n"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte("tls: {acme: {domains: [mail.example.com], email: a@b.c, challenges: {http: {address: \":80\"}}}}\n" + oneListener))
+	f.Add([]byte("tls: {acme: {domains: [\"*.example.com\"], eab: {key_id: k, mac_key: bWFj}, challenges: {dns: {provider: rfc2136, server: \"ns:53\", tsig_key: k., tsig_secret: c2VjcmV0}}}}\n" + oneListener))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err == nil {
