@@ -1,7 +1,6 @@
 package tlsconf
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -72,7 +71,7 @@ func TestACMEDNS01Exec(t *testing.T) {
 	t.Setenv(hookEnv+"_LOG", calls)
 	a := e.acme(t, t.TempDir(), "hook.mailfront.test")
 	a.DNS = &acmedns.Exec{Command: []string{self}}
-	s := startACME(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
+	s := startStore(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
 	verified(t, s, "hook.mailfront.test", e.ca.IssuerRoots())
 	data, err := os.ReadFile(calls)
 	if err != nil {
@@ -96,13 +95,7 @@ func TestACMEEAB(t *testing.T) {
 	without := e.acme(t, t.TempDir(), "eab.mailfront.test")
 	without.HTTPAddress = e.httpAddress()
 	logs, log := newLogRecorder(t)
-	s, err := New(Options{ACME: without, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Start(ctx) }()
+	s, done, cancel := startInBackground(t, Options{ACME: without, Log: log})
 	logs.wait(1, 10*time.Second, `msg="certificates not obtained yet; retrying"`, "externalAccountRequired")
 	cancel()
 	<-done
@@ -111,5 +104,5 @@ func TestACMEEAB(t *testing.T) {
 	with := e.acme(t, t.TempDir(), "eab.mailfront.test")
 	with.HTTPAddress = e.httpAddress()
 	with.EABKeyID, with.EABMACKey = "kid-1", mac
-	verified(t, startACME(t, Options{ACME: with, Log: slog.New(slog.DiscardHandler)}), "eab.mailfront.test", e.ca.IssuerRoots())
+	verified(t, startStore(t, Options{ACME: with, Log: slog.New(slog.DiscardHandler)}), "eab.mailfront.test", e.ca.IssuerRoots())
 }

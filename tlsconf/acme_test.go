@@ -59,21 +59,32 @@ func (e *acmeEnv) rfc2136() *acmedns.RFC2136 {
 	return &acmedns.RFC2136{Server: e.dns.Addr(), KeyName: tsigKey, Secret: tsigSecret}
 }
 
-// startACME builds and starts a store, failing the test if the
+// startStore builds and starts a store, failing the test if the
 // certificates are not there within obtainWait.
-func startACME(t *testing.T, opts Options) *Store {
+func startStore(t *testing.T, opts Options) *Store {
+	t.Helper()
+	s, done, _ := startInBackground(t, opts)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// startInBackground builds a store and runs Start in a goroutine, for
+// tests that watch what it does meanwhile: done delivers Start's result,
+// cancel ends its wait. Start gives up after obtainWait anyway.
+func startInBackground(t *testing.T, opts Options) (s *Store, done <-chan error, cancel context.CancelFunc) {
 	t.Helper()
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), obtainWait)
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(s.Close)
-	return s
+	ctx, cancel := context.WithTimeout(context.Background(), obtainWait)
+	t.Cleanup(cancel)
+	result := make(chan error, 1)
+	go func() { result <- s.Start(ctx) }()
+	return s, result, cancel
 }
 
 // TestACMEHTTP01 obtains a certificate through http-01 from a real ACME
@@ -86,7 +97,7 @@ func TestACMEHTTP01(t *testing.T) {
 	a := e.acme(t, t.TempDir(), "imap.mailfront.test")
 	a.HTTPAddress = e.httpAddress()
 	logs, log := newLogRecorder(t)
-	s := startACME(t, Options{ACME: a, Log: log})
+	s := startStore(t, Options{ACME: a, Log: log})
 
 	verified(t, s, "imap.mailfront.test", e.ca.IssuerRoots())
 	logs.wait(1, time.Second, `msg="certificate obtained" name=imap.mailfront.test not_after=20`)
@@ -112,7 +123,7 @@ func TestACMETLSALPN01(t *testing.T) {
 	e := newACMEEnv(t, acmetest.Options{})
 	a := e.acme(t, t.TempDir(), "pop.mailfront.test")
 	a.TLSALPNAddress = e.alpnAddress()
-	s := startACME(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
+	s := startStore(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
 	verified(t, s, "pop.mailfront.test", e.ca.IssuerRoots())
 }
 
@@ -123,7 +134,7 @@ func TestACMEDNS01Wildcard(t *testing.T) {
 	e := newACMEEnv(t, acmetest.Options{})
 	a := e.acme(t, t.TempDir(), "*.mailfront.test", "mailfront.test")
 	a.DNS = e.rfc2136()
-	s := startACME(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
+	s := startStore(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
 	for _, sni := range []string{"imap.mailfront.test", "anything.mailfront.test", "mailfront.test"} {
 		verified(t, s, sni, e.ca.IssuerRoots())
 	}
@@ -146,7 +157,7 @@ func TestACMEFilesWin(t *testing.T) {
 	popCert, popKey := pki.WriteLeaf(t, dir, "pop.mailfront.test")
 	a := e.acme(t, t.TempDir(), "imap.mailfront.test", "pop.mailfront.test")
 	a.HTTPAddress = e.httpAddress()
-	s := startACME(t, Options{ACME: a, Certificates: []CertFile{{defCert, defKey}, {popCert, popKey}}, Log: slog.New(slog.DiscardHandler)})
+	s := startStore(t, Options{ACME: a, Certificates: []CertFile{{defCert, defKey}, {popCert, popKey}}, Log: slog.New(slog.DiscardHandler)})
 
 	verified(t, s, "imap.mailfront.test", e.ca.IssuerRoots())
 	verified(t, s, "pop.mailfront.test", pki.Pool())
@@ -169,15 +180,7 @@ func TestACMECADownAtStart(t *testing.T) {
 	a := e.acme(t, t.TempDir(), "imap.mailfront.test")
 	a.HTTPAddress = e.httpAddress()
 	logs, log := newLogRecorder(t)
-	s, err := New(Options{ACME: a, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), obtainWait)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Start(ctx) }()
+	s, done, _ := startInBackground(t, Options{ACME: a, Log: log})
 	logs.wait(2, 10*time.Second, "level=ERROR", `msg="certificates not obtained yet; retrying"`)
 	select {
 	case err := <-done:
@@ -199,13 +202,7 @@ func TestACMEStartCancelled(t *testing.T) {
 	a := e.acme(t, t.TempDir(), "imap.mailfront.test")
 	a.HTTPAddress = e.httpAddress()
 	logs, log := newLogRecorder(t)
-	s, err := New(Options{ACME: a, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Start(ctx) }()
+	_, done, cancel := startInBackground(t, Options{ACME: a, Log: log})
 	logs.wait(1, 10*time.Second, `msg="certificates not obtained yet; retrying"`)
 	cancel()
 	if err := <-done; err == nil {
@@ -279,7 +276,7 @@ func TestACMERenewal(t *testing.T) {
 	a := e.acme(t, t.TempDir(), "renew.mailfront.test")
 	a.HTTPAddress = e.httpAddress()
 	logs, log := newLogRecorder(t)
-	s := startACME(t, Options{ACME: a, Log: log})
+	s := startStore(t, Options{ACME: a, Log: log})
 	first := verified(t, s, "renew.mailfront.test", e.ca.IssuerRoots())
 	logs.wait(1, 40*time.Second, `msg="certificate renewed" name=renew.mailfront.test`)
 	logs.wait(1, 10*time.Second, "component=certmagic", `msg="replaced certificate in cache"`)
@@ -299,7 +296,7 @@ func TestACMERenewalFailureKeepsCertificate(t *testing.T) {
 	a := e.acme(t, t.TempDir(), "renewfail.mailfront.test")
 	a.HTTPAddress = e.httpAddress()
 	logs, log := newLogRecorder(t)
-	s := startACME(t, Options{ACME: a, Log: log})
+	s := startStore(t, Options{ACME: a, Log: log})
 	first := verified(t, s, "renewfail.mailfront.test", e.ca.IssuerRoots())
 	e.ca.SetDown(true)
 	line := logs.wait(1, 40*time.Second, "level=ERROR", `msg="certificate renewal failed; the current certificate stays in service"`, "name=renewfail.mailfront.test")
@@ -321,7 +318,7 @@ func TestACMERestartCADown(t *testing.T) {
 	names := []string{"restart.mailfront.test", "restart2.mailfront.test"}
 	a := e.acme(t, storage, names...)
 	a.HTTPAddress = e.httpAddress()
-	first := startACME(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
+	first := startStore(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
 	serials := map[string]string{}
 	for _, n := range names {
 		serials[n] = serialOf(verified(t, first, n, e.ca.IssuerRoots()))
@@ -338,7 +335,7 @@ func TestACMERestartCADown(t *testing.T) {
 			b.HTTPAddress = e.httpAddress()
 			b.RenewalWindowRatio = tt.ratio
 			logs, log := newLogRecorder(t)
-			s := startACME(t, Options{ACME: b, Log: log})
+			s := startStore(t, Options{ACME: b, Log: log})
 			for _, n := range names {
 				if got := serialOf(verified(t, s, n, e.ca.IssuerRoots())); got != serials[n] {
 					t.Errorf("%s: got serial %s, want the stored %s", n, got, serials[n])

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -123,7 +122,7 @@ func TestReload(t *testing.T) {
 	}
 	served := func() string {
 		t.Helper()
-		return handshake(t, s.Config("imap"), &tls.Config{RootCAs: ca.Pool(), ServerName: "old.example", InsecureSkipVerify: true})
+		return verified(t, s, "old.example", nil).DNSNames[0]
 	}
 	if got := served(); got != "old.example" {
 		t.Fatalf("got %s, want old.example", got)
@@ -179,34 +178,6 @@ func TestExpiryWarning(t *testing.T) {
 	if !strings.Contains(logs.String(), `level=WARN msg="certificate expires soon" names=soon.example`) {
 		t.Errorf("no expiry warning:\n%s", logs.String())
 	}
-}
-
-// handshake runs one TLS handshake over loopback and returns the first DNS
-// name of the certificate the server presented.
-func handshake(t *testing.T, server, client *tls.Config) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		tc := tls.Server(c, server)
-		tc.SetDeadline(time.Now().Add(10 * time.Second))
-		tc.Handshake()
-		tc.Read(make([]byte, 1)) // until the client hangs up
-	}()
-	c, err := tls.Dial("tcp", ln.Addr().String(), client)
-	if err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0].DNSNames[0]
 }
 
 func mustKey(t *testing.T) *ecdsa.PrivateKey {

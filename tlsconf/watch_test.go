@@ -1,7 +1,6 @@
 package tlsconf
 
 import (
-	"context"
 	"crypto/x509"
 	"os"
 	"path/filepath"
@@ -21,14 +20,7 @@ func TestWatchReloadsChangedFiles(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := ca.WriteLeaf(t, dir, "mail.example.com")
 	logs, log := newLogRecorder(t)
-	s, err := New(Options{Certificates: []CertFile{{certFile, keyFile}}, Log: log, WatchInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := startStore(t, Options{Certificates: []CertFile{{certFile, keyFile}}, Log: log, WatchInterval: 10 * time.Millisecond})
 	first := serialOf(verified(t, s, "mail.example.com", ca.Pool()))
 
 	// certbot and cert-manager: new files renamed over the old ones.
@@ -112,14 +104,7 @@ func TestWatchSymlinkSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs, log := newLogRecorder(t)
-	s, err := New(Options{Certificates: []CertFile{{certFile, keyFile}}, Log: log, WatchInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := startStore(t, Options{Certificates: []CertFile{{certFile, keyFile}}, Log: log, WatchInterval: 10 * time.Millisecond})
 	if got := serialOf(verified(t, s, "mail.example.com", ca.Pool())); got != serialOf(v1) {
 		t.Fatalf("got serial %s, want %s", got, serialOf(v1))
 	}
