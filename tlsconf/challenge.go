@@ -7,10 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/mholt/acmez/v3"
 )
+
+// maxChallengeConns bounds the connections each challenge listener serves
+// at once; more are closed at accept. A CA validates from a handful of
+// vantage points, so the bound only matters against a flood.
+const maxChallengeConns = 64
 
 // challengeServer is one listener that answers ACME challenges and
 // nothing else: http-01 on HTTPAddress, tls-alpn-01 on TLSALPNAddress.
@@ -44,7 +50,7 @@ func (m *acmeManager) listen() error {
 // serveHTTP answers /.well-known/acme-challenge/ (RFC 8555 section 8.3)
 // and 404 to everything else.
 func (m *acmeManager) serveHTTP(addr string) (*challengeServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenLimited(addr)
 	if err != nil {
 		return nil, fmt.Errorf("http-01 listener: %w", err)
 	}
@@ -69,7 +75,7 @@ func (m *acmeManager) serveHTTP(addr string) (*challengeServer, error) {
 // serveTLSALPN completes handshakes that offer only acme-tls/1 with the
 // challenge certificate (RFC 8737 section 3) and refuses every other one.
 func (m *acmeManager) serveTLSALPN(addr string) (*challengeServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenLimited(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tls-alpn-01 listener: %w", err)
 	}
@@ -116,4 +122,46 @@ func (s *challengeServer) close() {
 		s.ln.Close()
 	}
 	<-s.done
+}
+
+// limitedListener closes connections beyond maxChallengeConns at accept,
+// instead of queueing them behind a flood.
+type limitedListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func listenLimited(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &limitedListener{Listener: ln, slots: make(chan struct{}, maxChallengeConns)}, nil
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &slotConn{Conn: c, free: func() { <-l.slots }}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+// slotConn gives its slot back when closed, once.
+type slotConn struct {
+	net.Conn
+	once sync.Once
+	free func()
+}
+
+func (c *slotConn) Close() error {
+	c.once.Do(c.free)
+	return c.Conn.Close()
 }
