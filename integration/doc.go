@@ -9,10 +9,15 @@
 // accepted before TLS and none forwarded (Dovecot's own log is the
 // witness), canonical logins that a real server accepts (RFC 9051 LOGIN,
 // RFC 1939 USER/PASS), failures reported as RFC 5530 and RFC 3206 codes,
-// and a byte-exact relay after login, IDLE (RFC 2177) included.
+// and a byte-exact relay after login, IDLE (RFC 2177) included. For
+// certificates it runs Debian's Pebble (an RFC 8555 ACME server) and a real
+// BIND that takes RFC 2136 updates signed with TSIG (RFC 8945): mailfront
+// obtains certificates through http-01, tls-alpn-01 (RFC 8737) and dns-01
+// from its real configuration file, and picks up certificate files
+// replaced under it while a session stays open.
 //
 // It does not unit-test packages (go test ./... does that hermetically) and
 // it does not run without the build tag: the tests are in files tagged
-// "integration" and need Dovecot and the clients installed; integration/run
+// "integration" and need Dovecot, Pebble, BIND and the clients installed; integration/run
 // and .ci/run install them on Debian. See README.md in this directory.
 package integration
