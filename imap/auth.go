@@ -29,7 +29,7 @@ func (c credentials) Format(f fmt.State, _ rune) { fmt.Fprintf(f, "user %q", c.u
 func refusePlaintextLogin(s *session, cmd *command) error {
 	s.ps.Outcome = proxy.OutcomePrivacyRequired
 	s.log.Info("plaintext login refused", "user", refusedUser(cmd), "command", cmd.name)
-	return no("PRIVACYREQUIRED", "TLS is required to log in; use STARTTLS first")
+	return no("PRIVACYREQUIRED", s.ps.RefusedPlaintext(plaintextRefusal))
 }
 
 // refusedUser is the user name in a refused plaintext login, when the
@@ -101,7 +101,17 @@ func cmdAuthenticate(s *session, cmd *command) error {
 // the backend's post-login capabilities and prepares the hand-off. method
 // is the client's command, for the log.
 func (s *session) login(tag, method string, cr credentials) error {
+	finish, err := s.ps.BeginLogin(s.ctx, cr.user, cr.pass)
+	if err != nil {
+		return s.loginRefused(cr, err)
+	}
 	be, caps, err := s.backendLogin(cr)
+	if ferr := finish(loginResult(err)); ferr != nil {
+		if be != nil {
+			be.Close()
+		}
+		return ferr
+	}
 	if err != nil {
 		return s.loginFailed(cr, err)
 	}
@@ -132,7 +142,7 @@ func (s *session) loginFailed(cr credentials, err error) error {
 		s.ps.Outcome = proxy.OutcomeAuthFailed
 		s.log.Info("login failed", "user", cr, "outcome", s.ps.Outcome, "failures", s.failures)
 		refusal := no("AUTHENTICATIONFAILED", "Authentication failed.")
-		if s.failures >= maxAuthFailures {
+		if s.failures >= s.ps.Conn.Limits().AuthFailures {
 			refusal.then = bye("", "Too many authentication failures", proxy.OutcomeAuthFailed)
 		}
 		return refusal
@@ -142,4 +152,29 @@ func (s *session) loginFailed(cr credentials, err error) error {
 	s.ps.Outcome = proxy.OutcomeBackendDown
 	s.log.Warn("backend unavailable", "user", cr, "error", err.Error())
 	return no("UNAVAILABLE", "Backend unavailable")
+}
+
+// loginResult is the guard's view of a backend login's outcome.
+func loginResult(err error) proxy.LoginResult {
+	switch {
+	case err == nil:
+		return proxy.LoginOK
+	case errors.Is(err, errLoginRefused):
+		return proxy.LoginFailed
+	}
+	return proxy.LoginBackendError
+}
+
+// loginRefused answers a login the guard would not let through: the
+// network is blocked or has too many logins in flight. The client is told
+// to come back later, and the connection ends.
+func (s *session) loginRefused(cr credentials, err error) error {
+	if errors.Is(err, proxy.ErrShutdown) {
+		return err
+	}
+	s.ps.Outcome = proxy.OutcomeRefused
+	s.log.Info("login refused by the guard", "user", cr)
+	r := no("UNAVAILABLE", "Too many login attempts from your network; try again later")
+	r.then = bye("UNAVAILABLE", "Try again later", proxy.OutcomeRefused)
+	return r
 }

@@ -8,27 +8,28 @@ import (
 	"time"
 
 	"github.com/mailfront/mailfront/internal/imapmem"
+	"github.com/mailfront/mailfront/proxy"
 )
 
 func TestWrongPassword(t *testing.T) {
 	fb := startFake(t, nil)
 	e := startProxy(t, proxyConfig{Backend: fb.addr()})
 	w := e.implicitReady(t)
-	for i := range maxAuthFailures {
+	for i := range proxy.DefaultAuthFailures {
 		w.send("a LOGIN alice wrong-password-1\r\n")
 		if got := w.line(); got != "a NO [AUTHENTICATIONFAILED] Authentication failed." {
 			t.Fatalf("attempt %d: got %q, want the canonical failure (no backend text)", i+1, got)
 		}
 	}
 	if got := w.closed(); got != "* BYE Too many authentication failures\r\n" {
-		t.Errorf("after %d failures: got %q, want BYE and close", maxAuthFailures, got)
+		t.Errorf("after %d failures: got %q, want BYE and close", proxy.DefaultAuthFailures, got)
 	}
-	if n := fb.connections(); n != maxAuthFailures {
-		t.Errorf("backend saw %d connections, want %d", n, maxAuthFailures)
+	if n := fb.connections(); n != proxy.DefaultAuthFailures {
+		t.Errorf("backend saw %d connections, want %d", n, proxy.DefaultAuthFailures)
 	}
 	logs := e.logs.String()
-	if strings.Count(logs, `msg="login failed"`) != maxAuthFailures || !strings.Contains(logs, "user=alice outcome=auth-failed") {
-		t.Errorf("want %d \"login failed\" lines with user and outcome", maxAuthFailures)
+	if strings.Count(logs, `msg="login failed"`) != proxy.DefaultAuthFailures || !strings.Contains(logs, "user=alice outcome=auth-failed") {
+		t.Errorf("want %d \"login failed\" lines with user and outcome", proxy.DefaultAuthFailures)
 	}
 	if strings.Contains(logs, "wrong-password-1") {
 		t.Error("the password reached the logs")
@@ -48,7 +49,7 @@ func TestBackendDown(t *testing.T) {
 	ln.Close()
 	e := startProxy(t, proxyConfig{Backend: addr})
 	w := e.implicitReady(t)
-	for i := range maxAuthFailures + 2 {
+	for i := range proxy.DefaultAuthFailures + 2 {
 		start := time.Now()
 		w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
 		if got := w.line(); got != "a NO [UNAVAILABLE] Backend unavailable" {

@@ -12,9 +12,9 @@ import (
 // section 5.4 asks for an autologout timer of at least 30 minutes.
 const IdleTimeout = 31 * time.Minute // RFC 9051 section 5.4 (>= 30 min)
 
-// maxAuthFailures is how many refused logins one connection gets before
-// BYE.
-const maxAuthFailures = 3
+// plaintextRefusal is the default text refusing a login before TLS: it
+// tells the user what to change in their mail app.
+const plaintextRefusal = "TLS is required to log in: use STARTTLS, or SSL/TLS on port 993"
 
 // Options configure a Handler. Zero values mean the documented defaults.
 type Options struct {
@@ -60,6 +60,12 @@ func New(opts Options) *Handler {
 func (h *Handler) Serve(ctx context.Context, ps *proxy.Session) (*proxy.Handoff, error) {
 	s := newSession(ctx, h, ps)
 	return s.serve()
+}
+
+// Refuse turns away a client the guard refuses on a STARTTLS listener:
+// a BYE instead of the greeting (RFC 9051 section 7.1.5).
+func (h *Handler) Refuse(c *proxy.Conn) {
+	c.WriteString("* BYE [UNAVAILABLE] Too many connections or failed logins from your network; try again later\r\n")
 }
 
 // backend is the backend sessions log in to.

@@ -51,6 +51,8 @@ type proxyConfig struct {
 	Limits  proxy.Limits  // pre-login limits of both listeners
 	Login   time.Duration // backend login timeout
 	Options Options
+	Gate    proxy.Gate // nil: none
+	Refusal string     // listeners' PlaintextRefusal
 }
 
 // proxyEnv is a running proxy.Server with an implicit TLS and a STARTTLS
@@ -107,11 +109,12 @@ func startProxy(t *testing.T, cfg proxyConfig) *proxyEnv {
 	e.handler = New(cfg.Options)
 	listener := func(name string, mode proxy.TLSMode) *proxy.Listener {
 		return &proxy.Listener{Name: name, Protocol: "imap", Address: "127.0.0.1:0", Mode: mode,
-			TLS: srvTLS, Backend: e.backend, Handler: e.handler, Limits: cfg.Limits}
+			TLS: srvTLS, Backend: e.backend, Handler: e.handler, Limits: cfg.Limits,
+			Refuse: e.handler.Refuse, PlaintextRefusal: cfg.Refusal}
 	}
 	e.implicit, e.starttls = listener("imaps", proxy.Implicit), listener("imap", proxy.STARTTLS)
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: levelTrace}))
-	e.srv = &proxy.Server{Listeners: []*proxy.Listener{e.implicit, e.starttls}, Log: log, Drain: time.Second}
+	e.srv = &proxy.Server{Listeners: []*proxy.Listener{e.implicit, e.starttls}, Log: log, Drain: time.Second, Gate: cfg.Gate}
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)
 	}

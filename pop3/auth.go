@@ -19,7 +19,13 @@ func (ss *session) refusePlaintext(req request) (*proxy.Handoff, error) {
 		attrs = append(attrs, "user", user)
 	}
 	ss.s.Log.Info("plaintext login refused", attrs...)
-	return nil, errPrivacy
+	text := ss.s.RefusedPlaintext(errPrivacy.text)
+	if text == errPrivacy.text {
+		return nil, errPrivacy
+	}
+	r := *errPrivacy
+	r.text = text
+	return nil, &r
 }
 
 // refusedUser is the user name a refused plaintext command carries.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailfront/mailfront/internal/pop3mem"
+	"github.com/mailfront/mailfront/proxy"
 )
 
 // scriptedBackend serves every connection with script: "S: x" sends the
@@ -129,7 +130,7 @@ func TestBackendDownThenBack(t *testing.T) {
 	f := startProxy(t)
 	f.down.Store(true)
 	w := f.tlsReady(t, "implicit")
-	for range maxAuthFailures + 1 {
+	for range proxy.DefaultAuthFailures + 1 {
 		start := time.Now()
 		w.send("USER alice", "PASS "+alicePassword)
 		w.expect("+OK send PASS")

@@ -12,7 +12,7 @@ type effect uint8
 
 const (
 	countInvalid effect = 1 << iota // counts against Limits.InvalidCommands
-	countFailure                    // counts against maxAuthFailures
+	countFailure                    // counts against Limits.AuthFailures
 	closeAfter                      // the session ends after the reply
 )
 
@@ -58,6 +58,10 @@ var (
 	// errPrivacy refuses every credential before TLS (DESIGN invariant 1).
 	errPrivacy = &reply{code: "AUTH", text: "TLS required: use STLS, or implicit TLS on port 995",
 		effect: countInvalid, outcome: proxy.OutcomePrivacyRequired}
+	// errGuard answers a login the guard refused: blocked network, or too
+	// many logins in flight from it.
+	errGuard = &reply{code: "SYS/TEMP", text: "Too many login attempts from your network; try again later",
+		effect: closeAfter, outcome: proxy.OutcomeRefused}
 )
 
 // Session-ending conditions that are not refusals.
@@ -120,7 +124,7 @@ func (ss *session) count(r *reply) *reply {
 	}
 	if r.effect&countFailure != 0 {
 		ss.failures++
-		if ss.failures >= maxAuthFailures {
+		if ss.failures >= ss.s.Conn.Limits().AuthFailures {
 			return &reply{code: "AUTH", text: "too many authentication failures",
 				effect: closeAfter, outcome: proxy.OutcomeAuthFailed}
 		}

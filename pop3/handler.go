@@ -16,9 +16,6 @@ const IdleTimeout = 10 * time.Minute
 // connection asks again.
 const CapabilityTTL = 5 * time.Minute
 
-// maxAuthFailures is how many refused logins one connection gets.
-const maxAuthFailures = 3
-
 // Options configure a Handler. Zero values mean the defaults named per field.
 type Options struct {
 	// Backend is the plaintext POP3 server logins go to. The session's
@@ -68,6 +65,12 @@ func New(opts Options) *Handler {
 // dropped; s.Outcome says which.
 func (h *Handler) Serve(ctx context.Context, s *proxy.Session) (*proxy.Handoff, error) {
 	return newSession(ctx, h, s).run()
+}
+
+// Refuse turns away a client the guard refuses on an STLS listener: an
+// -ERR instead of the greeting (RFC 2449 section 8.1: SYS/TEMP).
+func (h *Handler) Refuse(c *proxy.Conn) {
+	c.WriteString("-ERR [SYS/TEMP] Too many connections or failed logins from your network; try again later\r\n")
 }
 
 var _ proxy.Handler = (*Handler)(nil)

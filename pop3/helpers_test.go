@@ -41,6 +41,8 @@ type config struct {
 	now     func() time.Time
 	forbid  bool   // fail the test if the backend is dialled
 	address string // backend address instead of a pop3mem
+	gate    proxy.Gate
+	refusal string // listeners' PlaintextRefusal
 }
 
 type option func(*config)
@@ -51,6 +53,8 @@ func withLoginTimeout(d time.Duration) option { return func(c *config) { c.login
 func withIdle(d time.Duration) option         { return func(c *config) { c.idle = d } }
 func withClock(now func() time.Time) option   { return func(c *config) { c.now = now } }
 func withBackendAddress(a string) option      { return func(c *config) { c.address = a } }
+func withGate(g proxy.Gate) option            { return func(c *config) { c.gate = g } }
+func withRefusal(text string) option          { return func(c *config) { c.refusal = text } }
 
 // forbidBackend makes any backend dial fail the test: nothing before a
 // valid login under TLS may reach it (DESIGN invariants 1 and 4).
@@ -117,8 +121,8 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 	f.implicit = &proxy.Listener{Name: "pop3s", Protocol: "pop3", Address: "127.0.0.1:0", Mode: proxy.Implicit,
 		TLS: srvTLS, Backend: f.backend, Handler: h, Limits: cfg.limits}
 	f.starttls = &proxy.Listener{Name: "pop3", Protocol: "pop3", Address: "127.0.0.1:0", Mode: proxy.STARTTLS,
-		TLS: srvTLS, Backend: f.backend, Handler: h, Limits: cfg.limits}
-	f.srv = &proxy.Server{Listeners: []*proxy.Listener{f.implicit, f.starttls},
+		TLS: srvTLS, Backend: f.backend, Handler: h, Limits: cfg.limits, Refuse: h.Refuse, PlaintextRefusal: cfg.refusal}
+	f.srv = &proxy.Server{Listeners: []*proxy.Listener{f.implicit, f.starttls}, Gate: cfg.gate,
 		Log: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: LevelTrace}))}
 	if err := f.srv.Start(); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,21 @@ func (ss *session) login(user, pass, method string) (*proxy.Handoff, error) {
 	if b == nil {
 		b = ss.h.backend
 	}
+	finish, err := ss.s.BeginLogin(ss.ctx, user, pass)
+	if err != nil {
+		if errors.Is(err, proxy.ErrShutdown) {
+			return nil, err
+		}
+		ss.s.Log.Info("login refused by the guard", "user", user, "method", method)
+		return nil, errGuard
+	}
 	be, err := ss.h.login(ss.ctx, b, user, pass)
+	if ferr := finish(loginResult(err)); ferr != nil {
+		if be != nil {
+			be.Close()
+		}
+		return nil, ferr
+	}
 	if err != nil {
 		return nil, ss.loginFailed(user, method, err)
 	}
@@ -77,3 +91,17 @@ func refusalReply(code string) *reply {
 
 // sendable reports whether s can go on a backend command line.
 func sendable(s string) bool { return !strings.ContainsAny(s, "\r\n\x00") }
+
+// loginResult is the guard's view of a backend login's outcome: only a
+// refusal of the credentials counts against the client (not IN-USE or
+// LOGIN-DELAY, which a right password gets too).
+func loginResult(err error) proxy.LoginResult {
+	var br *backendRefusal
+	switch {
+	case err == nil:
+		return proxy.LoginOK
+	case errors.As(err, &br) && refusalReply(br.code) == errAuthFailed:
+		return proxy.LoginFailed
+	}
+	return proxy.LoginBackendError
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailfront/mailfront/internal/pop3client"
 	"github.com/mailfront/mailfront/internal/pop3mem"
+	"github.com/mailfront/mailfront/proxy"
 )
 
 // client is an internal/pop3client connection under TLS, by mode.
@@ -168,10 +169,10 @@ func TestAUTH(t *testing.T) {
 func TestWrongPassword3Times(t *testing.T) {
 	f := startProxy(t)
 	w := f.tlsReady(t, "stls")
-	for i := 1; i <= maxAuthFailures; i++ {
+	for i := 1; i <= proxy.DefaultAuthFailures; i++ {
 		w.send("USER alice", "PASS "+wrongPassword)
 		w.expect("+OK send PASS")
-		if i < maxAuthFailures {
+		if i < proxy.DefaultAuthFailures {
 			w.expect("-ERR [AUTH] Authentication failed")
 		} else {
 			w.expect("-ERR [AUTH] too many authentication failures")
@@ -179,8 +180,8 @@ func TestWrongPassword3Times(t *testing.T) {
 	}
 	w.closed()
 	f.logs.wait(t, "session end", "outcome=auth-failed")
-	if n := f.logs.count("login failed", "user=alice", "outcome=auth-failed"); n != maxAuthFailures {
-		t.Fatalf("got %d 'login failed' lines for alice, want %d", n, maxAuthFailures)
+	if n := f.logs.count("login failed", "user=alice", "outcome=auth-failed"); n != proxy.DefaultAuthFailures {
+		t.Fatalf("got %d 'login failed' lines for alice, want %d", n, proxy.DefaultAuthFailures)
 	}
 }
 
@@ -291,7 +292,7 @@ func TestBackendInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := f.tlsReady(t, "implicit")
-	for range maxAuthFailures { // not counted as failed passwords
+	for range proxy.DefaultAuthFailures { // not counted as failed passwords
 		w.send("USER alice", "PASS "+alicePassword)
 		w.expect("+OK send PASS")
 		w.expect("-ERR [IN-USE] Mailbox in use")

@@ -24,6 +24,8 @@ type Backend struct {
 	Keepalive time.Duration // TCP keepalive period; 0 = Go's default
 	// Dial replaces net.Dialer, for tests.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// DialFailed, when set, is called for every failed dial (metrics).
+	DialFailed func()
 
 	lastOK atomic.Int64 // unix nanoseconds of the last successful dial
 }
@@ -59,6 +61,9 @@ func (b *Backend) Open(ctx context.Context) (*Conn, error) {
 		c, err = d.DialContext(dctx, network, addr)
 	}
 	if err != nil {
+		if b.DialFailed != nil && ctx.Err() == nil {
+			b.DialFailed()
+		}
 		return nil, fmt.Errorf("dial backend %s: %w", b.Address, err)
 	}
 	// No SetNoDelay: Go's dialer already sets TCP_NODELAY, so the login

@@ -14,6 +14,9 @@ const (
 	DefaultTotal     = 3 * time.Minute
 	DefaultHandshake = 10 * time.Second
 	DefaultWrite     = 60 * time.Second
+	// DefaultAuthFailures is how many refused logins one connection gets
+	// before it is closed.
+	DefaultAuthFailures = 3
 )
 
 // Limits bound one client's pre-authentication phase. Zero values mean the
@@ -27,6 +30,7 @@ type Limits struct {
 	Total           time.Duration // longest pre-login phase
 	Handshake       time.Duration // longest TLS handshake
 	Write           time.Duration // longest blocked write
+	AuthFailures    int           // refused logins before the connection is closed
 }
 
 func (l Limits) withDefaults() Limits {
@@ -44,6 +48,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.Literal, DefaultLiteral)
 	def(&l.Commands, DefaultCommands)
 	def(&l.InvalidCommands, DefaultInvalidCommands)
+	def(&l.AuthFailures, DefaultAuthFailures)
 	defDur(&l.Idle, DefaultIdle)
 	defDur(&l.Total, DefaultTotal)
 	defDur(&l.Handshake, DefaultHandshake)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,13 @@ type Listener struct {
 	Limits    Limits
 	MaxConns  int           // per-listener cap; 0 means none
 	Keepalive time.Duration // TCP keepalive period; 0 means Go's default
+	// PlaintextRefusal replaces the protocol handler's text refusing a
+	// login before TLS on a STARTTLS listener; "" keeps the handler's.
+	PlaintextRefusal string
+	// Refuse says the protocol's goodbye to a client the gate refuses on a
+	// STARTTLS listener (implicit TLS listeners close without a word);
+	// nil closes without a word there too.
+	Refuse func(c *Conn)
 
 	ln    net.Listener
 	conns atomic.Int64
@@ -52,6 +60,8 @@ type Server struct {
 	Log       *slog.Logger
 	MaxConns  int           // across all listeners (default DefaultMaxConns)
 	Drain     time.Duration // how long relayed sessions get at shutdown
+	Gate      Gate          // access control and the guard; nil admits all
+	Observer  Observer      // metrics; nil observes nothing
 	// Listen replaces net.Listen, for tests.
 	Listen func(network, address string) (net.Listener, error)
 
@@ -70,8 +80,11 @@ type Server struct {
 
 // accepted is a connection on its way to a worker.
 type accepted struct {
-	l *Listener
-	c net.Conn
+	l       *Listener
+	c       net.Conn
+	addr    netip.Addr
+	release func() // the gate's, or nil
+	refused bool   // refused by the gate: say goodbye and close
 }
 
 // workerIdle is how long a worker that has finished a connection's
@@ -152,30 +165,64 @@ func (s *Server) accept(l *Listener) {
 			continue
 		}
 		backoff = 0
+		a, ok := s.gate(l, c)
+		if !ok {
+			c.Close()
+			continue
+		}
 		if !s.admit(l) {
+			if a.release != nil {
+				a.release()
+			}
 			c.Close()
 			continue
 		}
 		s.wg.Add(1)
 		select {
-		case s.handoff <- accepted{l, c}:
+		case s.handoff <- a:
 		default:
-			go s.worker(l, c)
+			go s.worker(a)
 		}
 	}
 }
 
-// worker serves c, then the connections handed to it while it waits (see
+// gate asks the Gate about a new connection on the accept goroutine, so a
+// refused one costs no goroutine and, on an implicit TLS listener, no
+// handshake. ok is false when it is to be closed at once.
+func (s *Server) gate(l *Listener, c net.Conn) (a accepted, ok bool) {
+	a = accepted{l: l, c: c}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		a.addr = ap.Addr().Unmap()
+	}
+	if s.Gate == nil {
+		return a, true
+	}
+	v, reason, release := s.Gate.Connect(l.Name, a.addr)
+	if v == Admit {
+		a.release = release
+		return a, true
+	}
+	if s.Observer != nil {
+		s.Observer.ConnectionRefused(l.Name, reason)
+	}
+	s.Log.Debug("connection refused", "listener", l.Name, "remote", c.RemoteAddr().String(), "reason", reason)
+	if v == Refuse && l.Mode == STARTTLS && l.Refuse != nil {
+		a.refused = true
+		return a, true
+	}
+	return a, false
+}
+
+// worker serves a, then the connections handed to it while it waits (see
 // workerIdle).
-func (s *Server) worker(l *Listener, c net.Conn) {
+func (s *Server) worker(a accepted) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		s.serve(l, c)
+		s.serve(a)
 		idle.Reset(workerIdle)
 		select {
-		case a := <-s.handoff:
-			l, c = a.l, a.c
+		case a = <-s.handoff:
 		case <-idle.C:
 			return
 		case <-s.preCtx.Done():
@@ -203,9 +250,12 @@ func (s *Server) admit(l *Listener) bool {
 	return true
 }
 
-func (s *Server) release(l *Listener) {
+func (s *Server) release(l *Listener, gate func()) {
 	l.conns.Add(-1)
 	s.conns.Add(-1)
+	if gate != nil {
+		gate()
+	}
 }
 
 // Conns is the number of open client connections.
@@ -249,14 +299,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // directions on goroutines of their own (with small stacks, not this one's,
 // grown by the TLS handshake) and, on Linux, on none at all while the
 // session is quiet. The relay's end logs the session and releases it.
-func (s *Server) serve(l *Listener, raw net.Conn) {
+func (s *Server) serve(a accepted) {
+	l, raw := a.l, a.c
 	relayed := false
 	defer func() {
 		if !relayed {
-			s.release(l)
+			s.release(l, a.release)
 			s.wg.Done()
 		}
 	}()
+	if a.refused {
+		c := NewConn(raw, l.Limits)
+		l.Refuse(c)
+		c.CloseLingering()
+		return
+	}
 	start := time.Now()
 	if tc, ok := raw.(*net.TCPConn); ok && !l.tuned {
 		tc.SetNoDelay(true) // the greeting must not wait for Nagle
@@ -273,8 +330,16 @@ func (s *Server) serve(l *Listener, raw net.Conn) {
 		Mode:      l.Mode,
 		TLSConfig: l.TLS,
 		Backend:   l.Backend,
+		Addr:      a.addr,
+		Gate:      s.Gate,
+		Observer:  s.Observer,
+
+		PlaintextRefusal: l.PlaintextRefusal,
 	}
 	sess.Log = s.Log.With("conn", sess.ID, "remote", raw.RemoteAddr().String(), "listener", l.Name)
+	if s.Observer != nil {
+		s.Observer.SessionStarted(l.Name)
+	}
 	stop := context.AfterFunc(s.preCtx, c.Stop)
 	h, err := s.preLogin(l, sess)
 	stop()
@@ -289,16 +354,25 @@ func (s *Server) serve(l *Listener, raw net.Conn) {
 			sess.Outcome = outcomeOf(err)
 		}
 		s.logEnd(sess, start, in, out, err)
+		if s.Observer != nil {
+			s.Observer.SessionEnded(l.Name, sess.Outcome, false, 0, 0)
+		}
 		return
 	}
 	in, out := c.Counts()
 	clientNet, toBackend := c.Detach()
 	backendNet, toClient := h.Backend.Detach()
 	relayed = true
+	if s.Observer != nil {
+		s.Observer.SessionRelayed(l.Name)
+	}
 	runRelay(s.relayCtx, clientNet, backendNet, toBackend, toClient, h.Idle, func(st RelayStats, rerr error) {
 		sess.Outcome = OutcomeOK
 		s.logEnd(sess, start, in+st.Up, out+st.Down, rerr)
-		s.release(l)
+		if s.Observer != nil {
+			s.Observer.SessionEnded(l.Name, sess.Outcome, true, st.Up, st.Down)
+		}
+		s.release(l, a.release)
 		s.wg.Done()
 	})
 }
@@ -310,8 +384,10 @@ func (s *Server) preLogin(l *Listener, sess *Session) (*Handoff, error) {
 			if sess.Conn.Stopped() {
 				sess.Outcome = OutcomeShutdown
 			}
+			sess.observeHandshake(err)
 			return nil, err
 		}
+		sess.observeHandshake(nil)
 	}
 	return l.Handler.Serve(s.preCtx, sess)
 }

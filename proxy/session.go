@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -42,6 +43,7 @@ const (
 	OutcomeProtocolError   Outcome = "protocol-error"   // too many invalid commands
 	OutcomeShutdown        Outcome = "shutdown"         // the server shut down
 	OutcomeInternal        Outcome = "internal-error"   // a bug or an unexpected error
+	OutcomeRefused         Outcome = "refused"          // the guard turned the client away
 )
 
 // Session is one client connection during its pre-authentication phase. The
@@ -55,6 +57,12 @@ type Session struct {
 	TLSConfig *tls.Config // for STARTTLS
 	Backend   *Backend
 	Log       *slog.Logger
+	Addr      netip.Addr // the client's address, for the gate
+	Gate      Gate       // nil: no guard
+	Observer  Observer   // nil: no metrics
+	// PlaintextRefusal is the listener's text for refusing a login before
+	// TLS; "" means the handler's default.
+	PlaintextRefusal string
 
 	// Set by the handler.
 	User       string
@@ -63,17 +71,53 @@ type Session struct {
 }
 
 // StartTLS upgrades the client connection with the listener's TLS config and
-// logs any plaintext bytes it discarded on the way.
+// logs any plaintext bytes it discarded on the way. It returns ErrRefused,
+// before any handshake, when the gate refuses one more from the client's
+// network.
 func (s *Session) StartTLS(ctx context.Context) error {
+	if s.Gate != nil && !s.Gate.Handshake(s.Addr) {
+		s.Outcome = OutcomeRefused
+		if s.Observer != nil {
+			s.Observer.ConnectionRefused(s.Listener, "handshake rate")
+		}
+		return ErrRefused
+	}
 	n, err := s.Conn.StartTLS(ctx, s.TLSConfig)
 	if n > 0 {
 		s.Log.Warn("discarded bytes sent before tls handshake", "bytes", n)
 	}
+	s.observeHandshake(err)
 	if err != nil {
 		return err
 	}
 	s.StartedTLS = true
 	return nil
+}
+
+// RefusedPlaintext counts a login attempted before TLS and returns the
+// text to refuse it with: the listener's, else def.
+func (s *Session) RefusedPlaintext(def string) string {
+	if s.Observer != nil {
+		s.Observer.PlaintextRefused(s.Protocol)
+	}
+	if s.PlaintextRefusal != "" {
+		return s.PlaintextRefusal
+	}
+	return def
+}
+
+// observeHandshake reports a handshake's result to the observer.
+func (s *Session) observeHandshake(err error) {
+	if s.Observer == nil {
+		return
+	}
+	if err != nil {
+		s.Observer.HandshakeFailed(s.Listener, HandshakeFailureReason(err))
+		return
+	}
+	if st := s.Conn.TLS(); st != nil {
+		s.Observer.Handshake(s.Listener, st.Version, st.CipherSuite)
+	}
 }
 
 // Handoff is what a handler returns after the backend accepted a login: the

@@ -35,6 +35,7 @@ var rules = map[string]struct {
 	"internal/pop3mem":    {nil, "an in-memory POP3 backend for the demo and tests"},
 	"internal/pop3client": {nil, "a POP3 client for tests, the demo and the load tool"},
 	"internal/testpki":    {nil, "throwaway certificates for tests"},
+	"internal/gatetest":   {[]string{"proxy"}, "a scripted proxy.Gate for the protocol packages' tests"},
 	"internal/acmetest":   {[]string{"internal/testpki", "github.com/letsencrypt/pebble/v2"}, "a real ACME CA (Pebble) in-process for the ACME tests"},
 	"internal/dnstest":    {[]string{"github.com/miekg/dns"}, "an authoritative DNS server with TSIG-checked updates for the dns-01 tests"},
 	"internal/layout":     {nil, "these tests"},
