@@ -264,6 +264,10 @@ func checkExecutable(cmd string) error {
 
 // Warnings are valid settings that probably will not work as meant.
 func (c *Config) Warnings() []string {
+	return append(c.acmeWarnings(), c.adminWarnings()...)
+}
+
+func (c *Config) acmeWarnings() []string {
 	a := c.TLS.ACME
 	if a == nil || !isPublicCA(a.CA) {
 		return nil

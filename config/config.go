@@ -23,6 +23,12 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown"`
 	// Log is where and how mailfront logs.
 	Log Log `yaml:"log"`
+	// Guard is the password-guessing defence.
+	Guard Guard `yaml:"guard"`
+	// Access lists the networks that may connect.
+	Access Access `yaml:"access"`
+	// Admin is the metrics and health endpoint; off when absent.
+	Admin *Admin `yaml:"admin"`
 }
 
 // TLS is the client-facing TLS setup.
@@ -61,6 +67,13 @@ type Listener struct {
 	// MaxConnections caps this listener's connections; 0 means no cap of
 	// its own (limits.max_connections still applies).
 	MaxConnections int `yaml:"max_connections"`
+	// Allow and Deny are this listener's own access lists (CIDRs), on top
+	// of the global ones.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+	// PlaintextRefusal replaces the text refusing a login before TLS on a
+	// STARTTLS listener (default: names STARTTLS/STLS and port 993/995).
+	PlaintextRefusal string `yaml:"plaintext_refusal"`
 }
 
 // Limits bound every client. Durations are Go durations ("30s", "31m").
@@ -94,6 +107,12 @@ type Limits struct {
 	BackendLogin time.Duration `yaml:"backend_login"`
 	// Keepalive is the TCP keepalive period on both sides; default 60s.
 	Keepalive time.Duration `yaml:"keepalive"`
+	// ConnectionsPerNetwork caps one client network's connections (see
+	// guard's prefixes); default 200.
+	ConnectionsPerNetwork int `yaml:"connections_per_network"`
+	// HandshakesPerMinute caps one client network's new TLS handshakes;
+	// default 300.
+	HandshakesPerMinute int `yaml:"handshakes_per_minute"`
 }
 
 // Shutdown is what SIGTERM and SIGINT do.

@@ -45,6 +45,9 @@ func (c *Config) applyDefaults() {
 	setDur(&l.BackendLogin, DefaultBackendLogin)
 	setDur(&l.Keepalive, DefaultKeepalive)
 	setDur(&c.Shutdown.Drain, DefaultDrain)
+	setInt(&l.ConnectionsPerNetwork, DefaultConnsPerNetwork)
+	setInt(&l.HandshakesPerMinute, DefaultHandshakesPerMinute)
+	c.Guard.applyDefaults()
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}

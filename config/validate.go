@@ -25,6 +25,8 @@ func (c *Config) Validate() error {
 	c.validateTLS(&p)
 	c.validateListeners(&p)
 	c.validateLimits(&p)
+	c.validateGuard(&p)
+	c.validateAccess(&p)
 	if c.Shutdown.Drain < 0 {
 		p.add("shutdown.drain", "must not be negative")
 	}
@@ -147,6 +149,7 @@ func (c *Config) validateLimits(p *problems) {
 	}{
 		{"line_length", l.LineLength}, {"literal_size", l.LiteralSize}, {"commands", l.Commands},
 		{"invalid_commands", l.InvalidCommands}, {"max_connections", l.MaxConnections},
+		{"connections_per_network", l.ConnectionsPerNetwork}, {"handshakes_per_minute", l.HandshakesPerMinute},
 	}
 	for _, f := range ints {
 		if f.v < 0 {
