@@ -59,6 +59,18 @@ type Store struct {
 	set   atomic.Pointer[certSet] // the files' certificates
 	acme  *acmeManager            // nil without ACME
 	watch watcher
+	// reloaded is told the result of every reload of the files.
+	reloaded atomic.Pointer[func(error)]
+}
+
+// OnReload sets a function told the result of every reload of the
+// certificate files, by the watcher or SIGHUP (metrics).
+func (s *Store) OnReload(f func(err error)) { s.reloaded.Store(&f) }
+
+func (s *Store) tellReload(err error) {
+	if f := s.reloaded.Load(); f != nil {
+		(*f)(err)
+	}
 }
 
 // New loads every certificate file and prepares ACME without contacting
@@ -160,10 +172,12 @@ func (s *Store) Reload() error {
 	set, err := loadFiles(s.files)
 	if err != nil {
 		s.watch.failed = stamp
+		s.tellReload(err)
 		return fmt.Errorf("reload certificates: %w", err)
 	}
 	s.set.Store(set)
 	s.watch.loaded, s.watch.failed = stamp, ""
+	s.tellReload(nil)
 	s.logCerts("certificates reloaded", set.certs)
 	return nil
 }
