@@ -6,8 +6,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailfront/mailfront/admin"
 	"github.com/mailfront/mailfront/config"
 	"github.com/mailfront/mailfront/imap"
+	"github.com/mailfront/mailfront/metrics"
 	"github.com/mailfront/mailfront/pop3"
 	"github.com/mailfront/mailfront/proxy"
 	"github.com/mailfront/mailfront/tlsconf"
@@ -20,6 +24,7 @@ type front struct {
 	log       *slog.Logger
 	drain     time.Duration
 	stopWatch context.CancelFunc // ends the backend watchers
+	admin     *admin.Server      // nil when not configured
 }
 
 // startFront wires the configuration into the packages' options and starts
@@ -45,8 +50,20 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		Total:           lim.Total,
 		Handshake:       lim.Handshake,
 	}
-	srv := &proxy.Server{Log: log, MaxConns: lim.MaxConnections, Drain: cfg.Shutdown.Drain}
-	ends := newBackends(lim, log)
+	limits.AuthFailures = cfg.Guard.FailuresPerConnection
+	gd, gate, err := newGate(cfg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	srv := &proxy.Server{Log: log, MaxConns: lim.MaxConnections, Drain: cfg.Shutdown.Drain, Gate: gate}
+	var m *metrics.Metrics
+	var reg *prometheus.Registry
+	if cfg.Admin != nil {
+		m, reg = newMetrics(store, gd)
+		srv.Observer = m
+	}
+	ends := newBackends(lim, log, m)
 	for _, l := range cfg.Listeners {
 		be, h := ends.get(l.Protocol, l.Backend)
 		pl := &proxy.Listener{
@@ -63,6 +80,11 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		}
 		if l.TLS == "starttls" {
 			pl.Mode = proxy.STARTTLS
+			pl.Refuse = h.Refuse
+			pl.PlaintextRefusal = l.PlaintextRefusal
+		}
+		if m != nil {
+			m.AddListener(l.Name, l.Protocol)
 		}
 		srv.Listeners = append(srv.Listeners, pl)
 	}
@@ -74,7 +96,14 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		return nil, err
 	}
 	ends.watch(ctx)
-	return &front{srv: srv, store: store, log: log, drain: cfg.Shutdown.Drain, stopWatch: stopWatch}, nil
+	f := &front{srv: srv, store: store, log: log, drain: cfg.Shutdown.Drain, stopWatch: stopWatch}
+	if cfg.Admin != nil {
+		if f.admin, err = startAdmin(cfg, reg, gd, store, ends, log); err != nil {
+			f.stop(context.Background())
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 // probeAtStart bounds the wait for the backends' first capability probe
@@ -86,6 +115,7 @@ const probeAtStart = 3 * time.Second
 // watcher is a protocol handler that learns about its backend.
 type watcher interface {
 	proxy.Handler
+	Refuse(*proxy.Conn)
 	Probe(context.Context) error
 	Watch(context.Context)
 }
@@ -96,12 +126,13 @@ type watcher interface {
 type backends struct {
 	lim      config.Limits
 	log      *slog.Logger
+	metrics  *metrics.Metrics // nil without the admin endpoint
 	byKey    map[string]*proxy.Backend
 	handlers map[string]watcher
 }
 
-func newBackends(lim config.Limits, log *slog.Logger) *backends {
-	return &backends{lim: lim, log: log, byKey: map[string]*proxy.Backend{}, handlers: map[string]watcher{}}
+func newBackends(lim config.Limits, log *slog.Logger, m *metrics.Metrics) *backends {
+	return &backends{lim: lim, log: log, metrics: m, byKey: map[string]*proxy.Backend{}, handlers: map[string]watcher{}}
 }
 
 func (b *backends) get(protocol, address string) (*proxy.Backend, watcher) {
@@ -114,6 +145,9 @@ func (b *backends) get(protocol, address string) (*proxy.Backend, watcher) {
 		Connect:   b.lim.BackendConnect,
 		Login:     b.lim.BackendLogin,
 		Keepalive: b.lim.Keepalive,
+	}
+	if m := b.metrics; m != nil {
+		be.DialFailed = func() { m.BackendDialFailed(protocol) }
 	}
 	log := b.log.With("protocol", protocol)
 	var h watcher

@@ -124,10 +124,8 @@ func (f *front) wait(sig <-chan os.Signal) int {
 			continue
 		}
 		f.log.Info("shutting down", "signal", s.String(), "drain", f.drain.String())
-		f.stopWatch()
-		f.store.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), f.drain+10*time.Second)
-		err := f.srv.Shutdown(ctx)
+		err := f.stop(ctx)
 		cancel()
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			f.log.Error("shutdown", "error", err)
@@ -137,6 +135,17 @@ func (f *front) wait(sig <-chan os.Signal) int {
 		return 0
 	}
 	return 0
+}
+
+// stop ends the backend watchers, certificate renewal, the admin endpoint
+// and the server (draining relayed sessions until ctx ends).
+func (f *front) stop(ctx context.Context) error {
+	f.stopWatch()
+	f.store.Close()
+	if f.admin != nil {
+		f.admin.Close()
+	}
+	return f.srv.Shutdown(ctx)
 }
 
 // reloadStore re-reads the certificate files (SIGHUP); the store logs

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/mailfront/mailfront/config"
+	"github.com/mailfront/mailfront/guard"
+	"github.com/mailfront/mailfront/proxy"
+)
+
+// newGate builds the guard from the guard, access and limits sections. It
+// always runs for the access lists and per-network limits; with
+// guard.enabled false, logins pass through it untouched.
+func newGate(cfg *config.Config, log *slog.Logger) (*guard.Guard, proxy.Gate, error) {
+	g := cfg.Guard
+	opts := guard.Options{
+		Log:                 log.With("component", "guard"),
+		IPv4Prefix:          g.IPv4Prefix,
+		IPv6Prefix:          g.IPv6Prefix,
+		Trusted:             config.ParsePrefixes(g.Trusted),
+		Allow:               config.ParsePrefixes(cfg.Access.Allow),
+		Deny:                config.ParsePrefixes(cfg.Access.Deny),
+		ListenerAllow:       map[string][]netip.Prefix{},
+		ListenerDeny:        map[string][]netip.Prefix{},
+		BaseDelay:           g.BaseDelay,
+		MaxDelay:            g.MaxDelay,
+		HalfLife:            g.HalfLife,
+		BlockFailures:       g.Block.Failures,
+		BlockWindow:         g.Block.Window,
+		BlockDuration:       g.Block.Duration,
+		UserFailures:        g.User.Failures,
+		UserMaxDelay:        g.User.MaxDelay,
+		LoginsInFlight:      g.LoginsInFlight,
+		ConnsPerNetwork:     cfg.Limits.ConnectionsPerNetwork,
+		HandshakesPerMinute: cfg.Limits.HandshakesPerMinute,
+	}
+	for _, l := range cfg.Listeners {
+		opts.ListenerAllow[l.Name] = config.ParsePrefixes(l.Allow)
+		opts.ListenerDeny[l.Name] = config.ParsePrefixes(l.Deny)
+	}
+	gd, err := guard.New(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range cfg.Listeners {
+		gd.SetImplicit(l.Name, l.TLS == "implicit")
+	}
+	if !g.GuardEnabled() {
+		return gd, connectionsOnly{gd}, nil
+	}
+	return gd, gd, nil
+}
+
+// connectionsOnly is the guard with its login rules off: access lists and
+// per-network connection limits still apply.
+type connectionsOnly struct{ *guard.Guard }
+
+func (connectionsOnly) Login(context.Context, netip.Addr, string, string) (func(proxy.LoginResult) time.Duration, error) {
+	return func(proxy.LoginResult) time.Duration { return 0 }, nil
+}
