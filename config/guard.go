@@ -142,6 +142,14 @@ func (c *Config) validateGuard(p *problems) {
 			p.add("guard."+f.key, "must be positive")
 		}
 	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"block.failures", g.Block.Failures}, {"user.failures", g.User.Failures}} {
+		if f.v > 1000 {
+			p.add("guard."+f.key, "%d is over 1000 (the guard keeps that many failure times per network)", f.v)
+		}
+	}
 }
 
 // checkPrefixes reports every entry of list that is not a CIDR or an address.
