@@ -191,8 +191,13 @@ func (s *Server) accept(l *Listener) {
 // handshake. ok is false when it is to be closed at once.
 func (s *Server) gate(l *Listener, c net.Conn) (a accepted, ok bool) {
 	a = accepted{l: l, c: c}
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		a.addr = ap.Addr().Unmap()
+	switch ra := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		a.addr = ra.AddrPort().Addr().Unmap() // no string round trip on the accept loop
+	default:
+		if ap, err := netip.ParseAddrPort(ra.String()); err == nil {
+			a.addr = ap.Addr().Unmap()
+		}
 	}
 	if s.Gate == nil {
 		return a, true
