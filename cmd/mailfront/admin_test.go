@@ -6,19 +6,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/mailfront/mailfront/config"
 	"github.com/mailfront/mailfront/internal/imapmem"
 	"github.com/mailfront/mailfront/internal/testpki"
+	"github.com/mailfront/mailfront/tlsconf"
 )
 
 // TestRunGuardAndAdmin runs the command with the guard (a small block
@@ -161,4 +165,30 @@ next:
 		return m.GetGauge().GetValue()
 	}
 	return -1
+}
+
+// TestReadyReasons checks /readyz's checks one by one: an expired
+// certificate, an ACME name without a certificate and a backend never
+// reached each make it fail, and it names them.
+func TestReadyReasons(t *testing.T) {
+	ca := testpki.NewCA(t)
+	certFile, keyFile := ca.WriteLeaf(t, t.TempDir(), "mail.example.com")
+	store, err := tlsconf.New(tlsconf.Options{Certificates: []tlsconf.CertFile{{CertFile: certFile, KeyFile: keyFile}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{}
+	ends := newBackends(config.Limits{}, slog.New(slog.DiscardHandler), nil)
+	now := time.Now()
+	if err := ready(cfg, store, ends, now); err != nil {
+		t.Fatalf("fresh certificate, no backend: got %v, want ready", err)
+	}
+	ends.get("imap", "127.0.0.1:1143")
+	cfg.TLS.ACME = &config.ACME{Domains: []string{"imap.example.com"}}
+	err = ready(cfg, store, ends, now.Add(400*24*time.Hour))
+	for _, want := range []string{"no valid certificate for imap.example.com", "certificate for mail.example.com expired", "backend imap 127.0.0.1:1143 not reached since start"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want it to name %q", err, want)
+		}
+	}
 }
