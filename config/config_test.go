@@ -159,7 +159,7 @@ func TestValidationErrors(t *testing.T) {
 }
 
 // TestMinVersion checks that the configuration may raise the TLS floor to
-// 1.3 but never lower it (DESIGN invariant 3).
+// 1.3 but never lower it (ARCHITECTURE.md invariant 3).
 func TestMinVersion(t *testing.T) {
 	cert := certYAML(t)
 	body := strings.TrimPrefix(cert, "tls:\n")

@@ -11,7 +11,7 @@ import (
 
 // credentials are what a client logged in with. They format and log as the
 // user name only, so a password cannot reach a log line or an error by
-// accident (DESIGN invariant 6).
+// accident (ARCHITECTURE.md invariant 6).
 type credentials struct {
 	user, pass string
 }
@@ -23,7 +23,7 @@ func (c credentials) LogValue() slog.Value { return slog.StringValue(c.user) }
 func (c credentials) Format(f fmt.State, _ rune) { fmt.Fprintf(f, "user %q", c.user) }
 
 // refusePlaintextLogin answers LOGIN and AUTHENTICATE before TLS (RFC 9051
-// section 6.2.3, RFC 2595 section 3.2, DESIGN invariant 1): a tagged NO
+// section 6.2.3, RFC 2595 section 3.2, ARCHITECTURE.md invariant 1): a tagged NO
 // [PRIVACYREQUIRED] straight away, so the client never gets a continuation
 // to send a secret after, and the backend is never dialled.
 func refusePlaintextLogin(s *session, cmd *command) error {
@@ -132,7 +132,7 @@ func (s *session) login(tag, method string, cr credentials) error {
 
 // loginFailed turns a failed backend login into the client's answer. The
 // backend's own text never reaches the client. A refused password counts
-// towards maxAuthFailures; backend trouble does not (DESIGN invariant 8).
+// towards maxAuthFailures; backend trouble does not (ARCHITECTURE.md invariant 8).
 func (s *session) loginFailed(cr credentials, err error) error {
 	switch {
 	case errors.Is(err, proxy.ErrShutdown):

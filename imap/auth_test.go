@@ -133,7 +133,7 @@ func TestLoginSyntax(t *testing.T) {
 	}
 }
 
-// checkNoSecrets is DESIGN invariant 6 for the logs of one test, traces
+// checkNoSecrets is ARCHITECTURE.md invariant 6 for the logs of one test, traces
 // included: neither the password nor any encoding of it appears.
 func checkNoSecrets(t *testing.T, logs string) {
 	t.Helper()

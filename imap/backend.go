@@ -17,7 +17,7 @@ var errLoginRefused = errors.New("imap: backend refused the login")
 
 // backendConn is mailfront's side of the login dialogue with the backend.
 // Every command in it is built by mailfront with its own tags (mf1, mf2...);
-// no client byte reaches the backend before the hand-off (DESIGN invariant 4).
+// no client byte reaches the backend before the hand-off (ARCHITECTURE.md invariant 4).
 type backendConn struct {
 	c    *proxy.Conn
 	tags int

@@ -37,7 +37,7 @@ func TestWrongPassword(t *testing.T) {
 	e.stillServes(t)
 }
 
-// TestBackendDown is DESIGN invariant 8: an unreachable backend gets NO
+// TestBackendDown is ARCHITECTURE.md invariant 8: an unreachable backend gets NO
 // [UNAVAILABLE] promptly, is not counted as a failed password, and logins
 // work again once it is back.
 func TestBackendDown(t *testing.T) {

@@ -71,7 +71,7 @@ var mailfrontOwned = []string{
 // advertised is the capability list mailfront gives a client before login
 // (greeting, CAPABILITY). backend is the backend's pre-login list, nil when
 // unknown: mailfront then offers only what it implements itself.
-// Capabilities follow the TLS state (DESIGN invariant 7): before TLS,
+// Capabilities follow the TLS state (ARCHITECTURE.md invariant 7): before TLS,
 // STARTTLS and LOGINDISABLED and no AUTH= (RFC 9051 section 6.2.1, RFC
 // 2595 section 3.2); under TLS, the mechanisms mailfront can proxy.
 func advertised(backend []string, tls bool) []string {

@@ -12,7 +12,7 @@ import (
 
 // TestGuardVerdicts: every login attempt goes through the gate, which
 // hears the backend's verdict: a wrong password is a failure, a right one
-// a success, and backend trouble neither (DESIGN invariant 8).
+// a success, and backend trouble neither (ARCHITECTURE.md invariant 8).
 func TestGuardVerdicts(t *testing.T) {
 	g := &gatetest.Gate{}
 	e := startProxy(t, proxyConfig{Gate: g})

@@ -9,7 +9,7 @@ import (
 	"github.com/mailfront/mailfront/proxy"
 )
 
-// The tests below are DESIGN invariant 5: every pre-login bound ends the
+// The tests below are ARCHITECTURE.md invariant 5: every pre-login bound ends the
 // session with a BYE naming it, and the process keeps serving.
 
 func TestLiteralBombs(t *testing.T) {

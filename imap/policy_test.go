@@ -13,7 +13,7 @@ func plainIR(authz, user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte(authz + "\x00" + user + "\x00" + pass))
 }
 
-// TestPlaintextLoginRefused is DESIGN invariant 1: before TLS every login
+// TestPlaintextLoginRefused is ARCHITECTURE.md invariant 1: before TLS every login
 // form gets NO [PRIVACYREQUIRED] at once, never a continuation, and the
 // backend is not even dialled.
 func TestPlaintextLoginRefused(t *testing.T) {
@@ -96,7 +96,7 @@ func TestSTARTTLSInjection_CVE_2011_0411(t *testing.T) {
 	}
 }
 
-// TestBackendSeesCanonicalLogin is DESIGN invariant 4: the backend gets
+// TestBackendSeesCanonicalLogin is ARCHITECTURE.md invariant 4: the backend gets
 // mailfront's own login, then the client's post-login bytes exactly once,
 // and none of the client's pre-login bytes.
 func TestBackendSeesCanonicalLogin(t *testing.T) {
@@ -145,7 +145,7 @@ func TestBackendLoginLiteral(t *testing.T) {
 	}
 }
 
-// TestSTARTTLSRefusedUnderTLS is DESIGN invariant 7's last clause.
+// TestSTARTTLSRefusedUnderTLS is ARCHITECTURE.md invariant 7's last clause.
 func TestSTARTTLSRefusedUnderTLS(t *testing.T) {
 	e := startProxy(t, proxyConfig{})
 	for name, w := range map[string]*wire{"implicit": e.implicitReady(t), "twice": e.tlsReady(t)} {
@@ -158,7 +158,7 @@ func TestSTARTTLSRefusedUnderTLS(t *testing.T) {
 	}
 }
 
-// TestGreetingIsMailfronts is DESIGN invariant 10: no backend banner or
+// TestGreetingIsMailfronts is ARCHITECTURE.md invariant 10: no backend banner or
 // version, before or after the backend's capabilities are known.
 func TestGreetingIsMailfronts(t *testing.T) {
 	fb := startFake(t, nil)

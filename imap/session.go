@@ -134,7 +134,7 @@ func (s *session) execute(cmd *command) error {
 // literalContinue invites a synchronizing literal the parser has accepted.
 // It refuses instead for a command the state does not allow, and for a
 // login before TLS: "+" there would invite a credential in the clear
-// (DESIGN invariant 1).
+// (ARCHITECTURE.md invariant 1).
 func (s *session) literalContinue(cmd *command) error {
 	if _, ok := commands[s.state][cmd.name]; !ok {
 		return bad("Command not valid before login")

@@ -27,7 +27,7 @@ func cmdStartTLS(s *session, cmd *command) error {
 }
 
 // refuseStartTLS answers STARTTLS on a connection already under TLS: on an
-// implicit TLS listener, or a second time (DESIGN invariant 7).
+// implicit TLS listener, or a second time (ARCHITECTURE.md invariant 7).
 func refuseStartTLS(s *session, cmd *command) error {
 	return bad("TLS is already active")
 }

@@ -4,7 +4,7 @@
 // poplib, openssl s_client, fetchmail, mbsync, and the Go clients the unit
 // tests use (go-imap v2's imapclient and internal/pop3client).
 //
-// It checks, end to end, what DESIGN.md promises: TLS 1.2 or newer on the
+// It checks, end to end, what ARCHITECTURE.md promises: TLS 1.2 or newer on the
 // implicit TLS (RFC 8314) and STARTTLS/STLS (RFC 2595) listeners, no login
 // accepted before TLS and none forwarded (Dovecot's own log is the
 // witness), canonical logins that a real server accepts (RFC 9051 LOGIN,

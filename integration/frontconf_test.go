@@ -122,7 +122,7 @@ func startFront(t *testing.T, dv *dovecot, spec frontSpec) *customFront {
 		}
 		logs := f.log.String()
 		for _, s := range secrets {
-			// DESIGN invariant 6: passwords never appear in logs.
+			// ARCHITECTURE.md invariant 6: passwords never appear in logs.
 			if strings.Contains(logs, s) {
 				t.Errorf("mailfront's log contains the password %q", s)
 				break

@@ -123,7 +123,7 @@ func launchMailfront(t *testing.T, dv *dovecot, dir, tlsYAML string, wantExit0 b
 			t.Errorf("mailfront exit code after SIGTERM: got %d, want 0", code)
 		}
 		logs := f.log.String()
-		// DESIGN invariant 6: passwords never appear in logs.
+		// ARCHITECTURE.md invariant 6: passwords never appear in logs.
 		if strings.Contains(logs, testPassword) || strings.Contains(logs, wrongPassword) {
 			t.Errorf("mailfront's log contains a password")
 		}

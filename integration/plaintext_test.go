@@ -80,7 +80,7 @@ func plainIR(user, pass string) string {
 // TestPlaintextLoginNeverReachesDovecot sends credentials before TLS on
 // both STARTTLS listeners, as an old or misconfigured client would:
 // mailfront must refuse them with the protocol's code and log it, and
-// Dovecot must never see them (DESIGN invariant 1), which its own log
+// Dovecot must never see them (ARCHITECTURE.md invariant 1), which its own log
 // proves.
 //
 // The absence check can fail: the control at the end sends the same

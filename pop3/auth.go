@@ -9,7 +9,7 @@ import (
 )
 
 // refusePlaintext answers USER, PASS, APOP and AUTH before TLS: -ERR [AUTH]
-// at once, never a continuation, and the backend is not dialled (DESIGN
+// at once, never a continuation, and the backend is not dialled (ARCHITECTURE.md
 // invariant 1). The user name is logged where the command carries one
 // (USER, APOP, AUTH PLAIN with an initial response), so operators can find
 // the users whose clients still need changing; nothing else is.

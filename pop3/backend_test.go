@@ -125,7 +125,7 @@ func repeat(s string, n int) []string {
 
 // TestBackendDownThenBack: an unreachable backend gets -ERR [SYS/TEMP] at
 // once, is not counted as a failed password, and the same session logs in
-// once the backend is back (DESIGN invariant 8).
+// once the backend is back (ARCHITECTURE.md invariant 8).
 func TestBackendDownThenBack(t *testing.T) {
 	f := startProxy(t)
 	f.down.Store(true)

@@ -21,7 +21,7 @@ var (
 
 // capa answers CAPA (RFC 2449 section 5) from the TLS state: before TLS STLS
 // and no way to log in; under TLS the login methods and the backend's
-// post-login capabilities, and no STLS (DESIGN invariant 7).
+// post-login capabilities, and no STLS (ARCHITECTURE.md invariant 7).
 func (ss *session) capa(request) (*proxy.Handoff, error) {
 	var b strings.Builder
 	b.WriteString("+OK Capability list follows\r\n")

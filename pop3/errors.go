@@ -55,7 +55,7 @@ var (
 	errBackendDown = &reply{code: "SYS/TEMP", text: "Backend unavailable", outcome: proxy.OutcomeBackendDown}
 	errInUse       = &reply{code: "IN-USE", text: "Mailbox in use", outcome: proxy.OutcomeAuthFailed}
 	errLoginDelay  = &reply{code: "LOGIN-DELAY", text: "Login too soon", outcome: proxy.OutcomeAuthFailed}
-	// errPrivacy refuses every credential before TLS (DESIGN invariant 1).
+	// errPrivacy refuses every credential before TLS (ARCHITECTURE.md invariant 1).
 	errPrivacy = &reply{code: "AUTH", text: "TLS required: use STLS, or implicit TLS on port 995",
 		effect: countInvalid, outcome: proxy.OutcomePrivacyRequired}
 	// errGuard answers a login the guard refused: blocked network, or too

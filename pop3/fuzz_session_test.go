@@ -30,7 +30,7 @@ func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
 // FuzzPlaintextDialogue feeds arbitrary client bytes to a session before
-// TLS and checks DESIGN invariant 1 whatever they are: no continuation, no
+// TLS and checks ARCHITECTURE.md invariant 1 whatever they are: no continuation, no
 // login, and the backend is never dialled.
 func FuzzPlaintextDialogue(f *testing.F) {
 	for _, s := range []string{

@@ -10,7 +10,7 @@ import (
 
 // TestGuardVerdicts: every login attempt goes through the gate, which
 // hears the backend's verdict: a wrong password is a failure, a right one
-// a success, backend trouble neither (DESIGN invariant 8).
+// a success, backend trouble neither (ARCHITECTURE.md invariant 8).
 func TestGuardVerdicts(t *testing.T) {
 	g := &gatetest.Gate{}
 	f := startProxy(t, withGate(g))

@@ -57,7 +57,7 @@ func withGate(g proxy.Gate) option            { return func(c *config) { c.gate 
 func withRefusal(text string) option          { return func(c *config) { c.refusal = text } }
 
 // forbidBackend makes any backend dial fail the test: nothing before a
-// valid login under TLS may reach it (DESIGN invariants 1 and 4).
+// valid login under TLS may reach it (ARCHITECTURE.md invariants 1 and 4).
 func forbidBackend() option { return func(c *config) { c.forbid = true } }
 
 // fixture is a running proxy with an implicit TLS and a STARTTLS listener in

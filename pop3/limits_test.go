@@ -10,7 +10,7 @@ import (
 )
 
 // TestLimits: each pre-login bound gives an -ERR naming it and a close, and
-// leaves the server healthy (DESIGN invariant 5).
+// leaves the server healthy (ARCHITECTURE.md invariant 5).
 func TestLimits(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -7,7 +7,7 @@ import (
 	"github.com/mailfront/mailfront/proxy"
 )
 
-// login logs in to the backend on the client's behalf (DESIGN invariant 4:
+// login logs in to the backend on the client's behalf (ARCHITECTURE.md invariant 4:
 // the backend sees only this canonical login) and, on success, answers the
 // client and hands the backend connection to the engine. Failures become
 // canonical refusals; backend wording never reaches the client.
@@ -48,7 +48,7 @@ func (ss *session) login(user, pass, method string) (*proxy.Handoff, error) {
 
 // loginFailed logs a failed login and picks the client's reply. Only
 // refused credentials are logged as "login failed" (for fail2ban); backend
-// trouble is a warning and is not counted against the client (DESIGN
+// trouble is a warning and is not counted against the client (ARCHITECTURE.md
 // invariant 8). Passwords are never logged.
 func (ss *session) loginFailed(user, method string, err error) error {
 	var br *backendRefusal

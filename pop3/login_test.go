@@ -88,7 +88,7 @@ func TestLoginRetrieve5MB(t *testing.T) {
 
 // TestCanonicalLogin: the backend sees mailfront's own login and then the
 // client's post-login stream: commands pipelined after PASS are forwarded
-// exactly once (DESIGN invariant 4).
+// exactly once (ARCHITECTURE.md invariant 4).
 func TestCanonicalLogin_PipelinedForwardedOnce(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {

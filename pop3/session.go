@@ -8,7 +8,7 @@ import (
 )
 
 // greeting is mailfront's own: no backend banner, no version, and no APOP
-// timestamp (DESIGN invariant 10).
+// timestamp (ARCHITECTURE.md invariant 10).
 const greeting = "+OK mailfront ready"
 
 // state is where a client is in the AUTHORIZATION state of RFC 1939.
@@ -16,7 +16,7 @@ type state int
 
 const (
 	// statePlain: a STARTTLS listener before STLS. No credential is
-	// accepted (RFC 2595 section 4 allows refusing them; DESIGN invariant 1).
+	// accepted (RFC 2595 section 4 allows refusing them; ARCHITECTURE.md invariant 1).
 	statePlain state = iota
 	// stateSecure: under TLS, no user name yet.
 	stateSecure

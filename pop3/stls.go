@@ -9,7 +9,7 @@ import (
 // stls upgrades the connection (RFC 2595 section 4). The engine discards
 // whatever the client sent after the command and before the handshake
 // (CVE-2011-0411) and rebuilds the reader over TLS. On an implicit TLS
-// listener, or a second time, STLS is refused (DESIGN invariant 7).
+// listener, or a second time, STLS is refused (ARCHITECTURE.md invariant 7).
 func (ss *session) stls(request) (*proxy.Handoff, error) {
 	if ss.s.Conn.IsTLS() {
 		return nil, errTLSActive

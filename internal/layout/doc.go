@@ -1,5 +1,5 @@
 // Package layout holds the tests that keep mailfront's architecture honest
-// (DESIGN.md, "Packages"): which package may import which, and why; and that
+// (ARCHITECTURE.md, "Packages"): which package may import which, and why; and that
 // every package has one doc comment saying what it does, what it does not,
 // and which RFCs it follows where it speaks a protocol.
 //

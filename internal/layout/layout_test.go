@@ -124,7 +124,7 @@ func TestImports(t *testing.T) {
 	}
 }
 
-// TestOnlyCommandsImportConfig is DESIGN.md's "only cmd imports config",
+// TestOnlyCommandsImportConfig is ARCHITECTURE.md's "only cmd imports config",
 // stated on its own so that the table above cannot quietly relax it.
 func TestOnlyCommandsImportConfig(t *testing.T) {
 	for pkg, imports := range packages(t) {
