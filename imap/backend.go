@@ -28,7 +28,7 @@ type backendConn struct {
 // capabilities as the client may see them. Reads are bounded by the
 // backend's login timeout, and shutdown interrupts them.
 func (s *session) backendLogin(cr credentials) (*proxy.Conn, []string, error) {
-	c, err := s.h.backend(s.ps).Open(s.ctx)
+	c, err := s.h.opts.Backend.Open(s.ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,7 +29,6 @@ func FuzzPreAuthDialogue(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	h := New(Options{})
 	srvTLS, _ := testTLS(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
@@ -41,9 +40,10 @@ func FuzzPreAuthDialogue(f *testing.F) {
 			dials.Add(1)
 			return nil, errors.New("fuzz backend down")
 		}}
+		h := New(Options{Backend: be})
 		cli, srv := net.Pipe()
 		conn := proxy.NewConn(srv, proxy.Limits{Idle: time.Second, Total: 2 * time.Second, Handshake: time.Second})
-		ps := &proxy.Session{Conn: conn, Mode: proxy.STARTTLS, TLSConfig: srvTLS, Backend: be,
+		ps := &proxy.Session{Conn: conn, Mode: proxy.STARTTLS, TLSConfig: srvTLS,
 			Log: slog.New(slog.DiscardHandler)}
 		go func() {
 			cli.Write(in[1:])

@@ -18,8 +18,9 @@ const plaintextRefusal = "TLS is required to log in: use STARTTLS, or SSL/TLS on
 
 // Options configure a Handler. Zero values mean the documented defaults.
 type Options struct {
-	// Backend is the plaintext backend this listener fronts. Nil means the
-	// session's (the listener's) backend; Probe and Watch need it set.
+	// Backend is the plaintext IMAP server logins go to; required. One
+	// Handler serves one backend, since what it learns (the capability
+	// cache) is the backend's.
 	Backend *proxy.Backend
 	// Idle is the post-login idle limit (default IdleTimeout).
 	Idle time.Duration
@@ -66,14 +67,6 @@ func (h *Handler) Serve(ctx context.Context, ps *proxy.Session) (*proxy.Handoff,
 // a BYE instead of the greeting (RFC 9051 section 7.1.5).
 func (h *Handler) Refuse(c *proxy.Conn) {
 	c.WriteString("* BYE [UNAVAILABLE] Too many connections or failed logins from your network; try again later\r\n")
-}
-
-// backend is the backend sessions log in to.
-func (h *Handler) backend(ps *proxy.Session) *proxy.Backend {
-	if h.opts.Backend != nil {
-		return h.opts.Backend
-	}
-	return ps.Backend
 }
 
 // knownCaps is the backend's pre-login capability list learnt within the

@@ -109,7 +109,7 @@ func startProxy(t *testing.T, cfg proxyConfig) *proxyEnv {
 	e.handler = New(cfg.Options)
 	listener := func(name string, mode proxy.TLSMode) *proxy.Listener {
 		return &proxy.Listener{Name: name, Protocol: "imap", Address: "127.0.0.1:0", Mode: mode,
-			TLS: srvTLS, Backend: e.backend, Handler: e.handler, Limits: cfg.Limits,
+			TLS: srvTLS, Handler: e.handler, Limits: cfg.Limits,
 			Refuse: e.handler.Refuse, PlaintextRefusal: cfg.Refusal}
 	}
 	e.implicit, e.starttls = listener("imaps", proxy.Implicit), listener("imap", proxy.STARTTLS)

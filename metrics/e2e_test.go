@@ -23,9 +23,9 @@ import (
 // toyHandler is a line protocol: greeting "+ hi"; "plain" is refused as a
 // login before TLS; "login USER PASS" asks the gate, then fails unless PASS
 // is "hunter2", dials the backend and hands off.
-type toyHandler struct{}
+type toyHandler struct{ be *proxy.Backend }
 
-func (toyHandler) Serve(ctx context.Context, s *proxy.Session) (*proxy.Handoff, error) {
+func (h toyHandler) Serve(ctx context.Context, s *proxy.Session) (*proxy.Handoff, error) {
 	if err := s.Conn.WriteString("+ hi\r\n"); err != nil {
 		return nil, err
 	}
@@ -39,14 +39,14 @@ func (toyHandler) Serve(ctx context.Context, s *proxy.Session) (*proxy.Handoff, 
 		case len(f) == 1 && f[0] == "plain":
 			s.Conn.WriteString("- " + s.RefusedPlaintext("tls first") + "\r\n")
 		case len(f) == 3 && f[0] == "login":
-			return toyLogin(ctx, s, f[1], f[2])
+			return toyLogin(ctx, s, h.be, f[1], f[2])
 		default:
 			s.Conn.WriteString("- what\r\n")
 		}
 	}
 }
 
-func toyLogin(ctx context.Context, s *proxy.Session, user, pass string) (*proxy.Handoff, error) {
+func toyLogin(ctx context.Context, s *proxy.Session, b *proxy.Backend, user, pass string) (*proxy.Handoff, error) {
 	finish, err := s.BeginLogin(ctx, user, pass)
 	if err != nil {
 		s.Outcome = proxy.OutcomeRefused
@@ -59,7 +59,7 @@ func toyLogin(ctx context.Context, s *proxy.Session, user, pass string) (*proxy.
 		s.Outcome = proxy.OutcomeAuthFailed
 		return nil, s.Conn.WriteString("- no\r\n")
 	}
-	be, err := s.Backend.Open(ctx)
+	be, err := b.Open(ctx)
 	if err != nil {
 		if err := finish(proxy.LoginBackendError); err != nil {
 			return nil, err
@@ -198,9 +198,9 @@ func TestEndToEndThroughProxy(t *testing.T) {
 	cliTLS := &tls.Config{RootCAs: ca.Pool(), ServerName: "mail.example.org"}
 	gate := &toyGate{}
 	imaps := &proxy.Listener{Name: "imaps", Protocol: "toy", Address: "127.0.0.1:0", Mode: proxy.Implicit, TLS: srvTLS,
-		Backend: &proxy.Backend{Address: echoBackend(t)}, Handler: toyHandler{}}
+		Handler: toyHandler{&proxy.Backend{Address: echoBackend(t)}}}
 	plain := &proxy.Listener{Name: "plain", Protocol: "toy2", Address: "127.0.0.1:0", Mode: proxy.STARTTLS, TLS: srvTLS,
-		Backend: &proxy.Backend{Address: deadAddress(t), DialFailed: func() { m.BackendDialFailed("toy2") }}, Handler: toyHandler{}}
+		Handler: toyHandler{&proxy.Backend{Address: deadAddress(t), DialFailed: func() { m.BackendDialFailed("toy2") }}}}
 	srv := &proxy.Server{Listeners: []*proxy.Listener{imaps, plain}, Log: slog.New(slog.DiscardHandler),
 		Drain: 5 * time.Second, Gate: gate, Observer: m}
 	for _, l := range srv.Listeners {

@@ -32,13 +32,13 @@ func (e *backendRefusal) Error() string {
 
 // login opens a backend connection and logs in with user and pass. Reads
 // are bounded by the backend's login timeout, and fail at once on shutdown.
-func (h *Handler) login(ctx context.Context, b *proxy.Backend, user, pass string) (*proxy.Conn, error) {
+func (h *Handler) login(ctx context.Context, user, pass string) (*proxy.Conn, error) {
 	if strings.ContainsAny(user, " \t") && !h.caps.last().plainOnly() {
 		// USER cannot carry it, and the backend should not see a
 		// connection without a login attempt.
 		return nil, errUnsendable
 	}
-	be, err := b.Open(ctx)
+	be, err := h.backend.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,21 +44,25 @@ func FuzzPlaintextDialogue(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	h := New(Options{})
+	var dials atomic.Int64
+	h := New(Options{Backend: &proxy.Backend{Address: "192.0.2.1:110", Dial: func(context.Context, string, string) (net.Conn, error) {
+		dials.Add(1)
+		return nil, errors.New("no")
+	}}})
 	f.Fuzz(func(t *testing.T, input []byte) {
+		dials.Store(0)
 		c := &scriptConn{in: bytes.NewReader(input)}
 		s := &proxy.Session{
 			Conn: proxy.NewConn(c, proxy.Limits{}),
 			Mode: proxy.STARTTLS,
 			Log:  slog.New(slog.DiscardHandler),
-			Backend: &proxy.Backend{Address: "192.0.2.1:110", Dial: func(context.Context, string, string) (net.Conn, error) {
-				t.Errorf("backend dialled before TLS")
-				return nil, errors.New("no")
-			}},
 		}
 		ho, err := h.Serve(context.Background(), s)
 		if ho != nil {
 			t.Fatalf("got a handoff before TLS")
+		}
+		if n := dials.Load(); n != 0 {
+			t.Fatalf("backend dialled %d times before TLS", n)
 		}
 		if s.Outcome == proxy.OutcomeInternal {
 			t.Fatalf("internal error: %v", err)

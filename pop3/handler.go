@@ -18,9 +18,9 @@ const CapabilityTTL = 5 * time.Minute
 
 // Options configure a Handler. Zero values mean the defaults named per field.
 type Options struct {
-	// Backend is the plaintext POP3 server logins go to. The session's
-	// Backend, when set, takes precedence; one Handler should serve one
-	// backend, since the capability cache is per Handler.
+	// Backend is the plaintext POP3 server logins go to; required. One
+	// Handler serves one backend, since what it learns (the capability
+	// cache) is the backend's.
 	Backend *proxy.Backend
 	// Idle is the post-login idle limit (default IdleTimeout).
 	Idle time.Duration

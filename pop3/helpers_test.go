@@ -119,9 +119,9 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 	srvTLS, cliTLS := testTLS(t)
 	f.clientTLS = cliTLS
 	f.implicit = &proxy.Listener{Name: "pop3s", Protocol: "pop3", Address: "127.0.0.1:0", Mode: proxy.Implicit,
-		TLS: srvTLS, Backend: f.backend, Handler: h, Limits: cfg.limits}
+		TLS: srvTLS, Handler: h, Limits: cfg.limits}
 	f.starttls = &proxy.Listener{Name: "pop3", Protocol: "pop3", Address: "127.0.0.1:0", Mode: proxy.STARTTLS,
-		TLS: srvTLS, Backend: f.backend, Handler: h, Limits: cfg.limits, Refuse: h.Refuse, PlaintextRefusal: cfg.refusal}
+		TLS: srvTLS, Handler: h, Limits: cfg.limits, Refuse: h.Refuse, PlaintextRefusal: cfg.refusal}
 	f.srv = &proxy.Server{Listeners: []*proxy.Listener{f.implicit, f.starttls}, Gate: cfg.gate,
 		Log: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: LevelTrace}))}
 	if err := f.srv.Start(); err != nil {

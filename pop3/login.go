@@ -15,10 +15,6 @@ func (ss *session) login(user, pass, method string) (*proxy.Handoff, error) {
 	if user == "" || pass == "" || !sendable(user) || !sendable(pass) {
 		return nil, ss.loginFailed(user, method, errUnsendable)
 	}
-	b := ss.s.Backend
-	if b == nil {
-		b = ss.h.backend
-	}
 	finish, err := ss.s.BeginLogin(ss.ctx, user, pass)
 	if err != nil {
 		if errors.Is(err, proxy.ErrShutdown) {
@@ -27,7 +23,7 @@ func (ss *session) login(user, pass, method string) (*proxy.Handoff, error) {
 		ss.s.Log.Info("login refused by the guard", "user", user, "method", method)
 		return nil, errGuard
 	}
-	be, err := ss.h.login(ss.ctx, b, user, pass)
+	be, err := ss.h.login(ss.ctx, user, pass)
 	if ferr := finish(loginResult(err)); ferr != nil {
 		if be != nil {
 			be.Close()

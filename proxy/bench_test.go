@@ -326,16 +326,16 @@ func BenchmarkConnReadLine(b *testing.B) {
 
 // idleHandler is the smallest protocol that reaches the relay: greet, read
 // one line, dial the backend and hand off.
-type idleHandler struct{}
+type idleHandler struct{ be *Backend }
 
-func (idleHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
+func (h idleHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
 	if err := s.Conn.WriteString("* OK ready\r\n"); err != nil {
 		return nil, err
 	}
 	if _, err := s.Conn.ReadLine(); err != nil {
 		return nil, err
 	}
-	be, err := s.Backend.Open(ctx)
+	be, err := h.be.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +441,7 @@ func benchIdle(b *testing.B, curves []tls.CurveID) {
 	cliCfg.CurvePreferences = curves
 	beAddr, backendConns := holdBackend(b)
 	l := &Listener{Name: "bench", Protocol: "imap", Address: "127.0.0.1:0", Mode: Implicit,
-		TLS: srvCfg, Backend: &Backend{Address: beAddr}, Handler: idleHandler{}}
+		TLS: srvCfg, Handler: idleHandler{&Backend{Address: beAddr}}}
 	srv := &Server{Listeners: []*Listener{l}, MaxConns: 2*n + 100, Drain: time.Second}
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)

@@ -90,7 +90,7 @@ func startGated(t *testing.T, mode TLSMode, g Gate, obs Observer, refuse func(*C
 	t.Helper()
 	srvCfg, _ := serverTLS(t)
 	l := &Listener{Name: "gated", Protocol: "toy", Address: "127.0.0.1:0", Mode: mode, TLS: srvCfg,
-		Backend: &Backend{Address: echoBackend(t)}, Handler: lineHandler{}, Refuse: refuse}
+		Handler: lineHandler{&Backend{Address: echoBackend(t)}}, Refuse: refuse}
 	s := &Server{Listeners: []*Listener{l}, Log: testLogger(t), Drain: time.Second, Gate: g, Observer: obs}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

@@ -24,8 +24,7 @@ type Listener struct {
 	Address   string
 	Mode      TLSMode
 	TLS       *tls.Config
-	Backend   *Backend
-	Handler   Handler
+	Handler   Handler // owns its backend
 	Limits    Limits
 	MaxConns  int           // per-listener cap; 0 means none
 	Keepalive time.Duration // TCP keepalive period; 0 means Go's default
@@ -334,7 +333,6 @@ func (s *Server) serve(a accepted) {
 		Protocol:  l.Protocol,
 		Mode:      l.Mode,
 		TLSConfig: l.TLS,
-		Backend:   l.Backend,
 		Addr:      a.addr,
 		Gate:      s.Gate,
 		Observer:  s.Observer,

@@ -15,9 +15,9 @@ import (
 
 // lineHandler is a toy protocol: "+ hi" greeting; "tls" upgrades; "login"
 // dials the backend and hands off; anything else is echoed.
-type lineHandler struct{}
+type lineHandler struct{ be *Backend }
 
-func (lineHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
+func (h lineHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
 	if err := s.Conn.WriteString("+ hi\r\n"); err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (lineHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
 				return nil, err
 			}
 		case "login":
-			be, err := s.Backend.Open(ctx)
+			be, err := h.be.Open(ctx)
 			if err != nil {
 				s.Outcome = OutcomeBackendDown
 				s.Conn.WriteString("- unavailable\r\n")
@@ -87,7 +87,7 @@ func startServer(t *testing.T, mode TLSMode, max int) (*Server, *Listener) {
 	t.Helper()
 	srvCfg, _ := serverTLS(t)
 	l := &Listener{Name: "test", Protocol: "toy", Address: "127.0.0.1:0", Mode: mode, TLS: srvCfg,
-		Backend: &Backend{Address: echoBackend(t)}, Handler: lineHandler{}}
+		Handler: lineHandler{&Backend{Address: echoBackend(t)}}}
 	s := &Server{Listeners: []*Listener{l}, Log: testLogger(t), MaxConns: max, Drain: time.Second}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestServerImplicitTLSHandshakeFailure(t *testing.T) {
 
 func TestServerBackendDown(t *testing.T) {
 	_, l := startServer(t, STARTTLS, 0)
-	l.Backend.Address = "127.0.0.1:1"
+	l.Handler.(lineHandler).be.Address = "127.0.0.1:1"
 	c := dial(t, l)
 	c.expect(t, "+ hi")
 	c.Write([]byte("login\r\n"))

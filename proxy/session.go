@@ -55,7 +55,6 @@ type Session struct {
 	Protocol  string
 	Mode      TLSMode
 	TLSConfig *tls.Config // for STARTTLS
-	Backend   *Backend
 	Log       *slog.Logger
 	Addr      netip.Addr // the client's address, for the gate
 	Gate      Gate       // nil: no guard

@@ -65,14 +65,13 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 	}
 	ends := newBackends(lim, log, m)
 	for _, l := range cfg.Listeners {
-		be, h := ends.get(l.Protocol, l.Backend)
+		_, h := ends.get(l.Protocol, l.Backend)
 		pl := &proxy.Listener{
 			Name:      l.Name,
 			Protocol:  l.Protocol,
 			Address:   l.Address,
 			Mode:      proxy.Implicit,
 			TLS:       store.Config(l.Protocol),
-			Backend:   be,
 			Handler:   h,
 			Limits:    limits,
 			MaxConns:  l.MaxConnections,
