@@ -122,7 +122,7 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 		TLS: srvTLS, Handler: h, Limits: cfg.limits}
 	f.starttls = &proxy.Listener{Name: "pop3", Protocol: "pop3", Address: "127.0.0.1:0", Mode: proxy.STARTTLS,
 		TLS: srvTLS, Handler: h, Limits: cfg.limits, Refuse: h.Refuse, PlaintextRefusal: cfg.refusal}
-	f.srv = &proxy.Server{Listeners: []*proxy.Listener{f.implicit, f.starttls}, Gate: cfg.gate,
+	f.srv = &proxy.Server{Listeners: []*proxy.Listener{f.implicit, f.starttls}, Gate: cfg.gate, Drain: -1,
 		Log: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: LevelTrace}))}
 	if err := f.srv.Start(); err != nil {
 		t.Fatal(err)

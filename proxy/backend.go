@@ -9,19 +9,15 @@ import (
 	"time"
 )
 
-// Default backend timeouts.
-const (
-	DefaultBackendConnect = 10 * time.Second
-	DefaultBackendLogin   = 15 * time.Second
-	backendLine           = 64 << 10 // a backend's CAPABILITY line can be long
-)
+// backendLine bounds a backend's reply lines: a CAPABILITY line can be long.
+const backendLine = 64 << 10
 
 // Backend says how to reach one plaintext backend server.
 type Backend struct {
 	Address   string        // host:port, or unix:/path
-	Connect   time.Duration // dial timeout (default 10s)
-	Login     time.Duration // greeting + login reply timeout (default 15s)
-	Keepalive time.Duration // TCP keepalive period; 0 = Go's default
+	Connect   time.Duration // dial timeout (default DefaultBackendConnect)
+	Login     time.Duration // greeting + login reply timeout (default DefaultBackendLogin)
+	Keepalive time.Duration // TCP keepalive period (default DefaultKeepalive; negative: off)
 	// Dial replaces net.Dialer, for tests.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// DialFailed, when set, is called for every failed dial (metrics).
@@ -57,8 +53,7 @@ func (b *Backend) Open(ctx context.Context) (*Conn, error) {
 	if b.Dial != nil {
 		c, err = b.Dial(dctx, network, addr)
 	} else {
-		d := net.Dialer{KeepAlive: b.Keepalive}
-		c, err = d.DialContext(dctx, network, addr)
+		c, err = dialer(b.Keepalive).DialContext(dctx, network, addr)
 	}
 	if err != nil {
 		if b.DialFailed != nil && ctx.Err() == nil {

@@ -2,25 +2,8 @@ package proxy
 
 import "time"
 
-// Default limits. Each is documented in README.md's configuration reference.
-const (
-	DefaultLine            = 8192
-	DefaultLiteral         = 8192
-	DefaultCommands        = 50
-	DefaultInvalidCommands = 5
-	// DefaultIdle is the pre-login idle limit: RFC 9051 section 5.4 asks
-	// that a pre-authentication autologout timer be at least 1 minute.
-	DefaultIdle      = 60 * time.Second
-	DefaultTotal     = 3 * time.Minute
-	DefaultHandshake = 10 * time.Second
-	DefaultWrite     = 60 * time.Second
-	// DefaultAuthFailures is how many refused logins one connection gets
-	// before it is closed.
-	DefaultAuthFailures = 3
-)
-
 // Limits bound one client's pre-authentication phase. Zero values mean the
-// defaults above.
+// defaults in defaults.go.
 type Limits struct {
 	Line            int           // longest command line, bytes (CRLF excluded)
 	Literal         int           // largest literal, bytes

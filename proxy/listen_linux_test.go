@@ -11,7 +11,8 @@ import (
 )
 
 // Accepted sockets inherit the keepalive options set on the listener, and
-// TCP_NODELAY is on: serve sets neither per connection.
+// TCP_NODELAY is on: serve sets neither per connection. Zero is
+// DefaultKeepalive, negative turns keepalive off.
 func TestListenerKeepaliveInherited(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -19,7 +20,8 @@ func TestListenerKeepaliveInherited(t *testing.T) {
 		wantIdle  int
 	}{
 		{"configured", 90 * time.Second, 90},
-		{"go default", 0, 15},
+		{"default", 0, int(DefaultKeepalive / time.Second)},
+		{"off", -1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,11 +46,14 @@ func TestListenerKeepaliveInherited(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := map[string]struct{ level, name, value int }{
-				"SO_KEEPALIVE":  {syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
-				"TCP_KEEPIDLE":  {syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, tt.wantIdle},
-				"TCP_KEEPINTVL": {syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, tt.wantIdle},
-				"TCP_KEEPCNT":   {syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9},
-				"TCP_NODELAY":   {syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1},
+				"SO_KEEPALIVE": {syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 0},
+				"TCP_NODELAY":  {syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1},
+			}
+			if tt.wantIdle > 0 {
+				want["SO_KEEPALIVE"] = struct{ level, name, value int }{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1}
+				want["TCP_KEEPIDLE"] = struct{ level, name, value int }{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, tt.wantIdle}
+				want["TCP_KEEPINTVL"] = struct{ level, name, value int }{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, tt.wantIdle}
+				want["TCP_KEEPCNT"] = struct{ level, name, value int }{syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9}
 			}
 			rc.Control(func(fd uintptr) {
 				for name, o := range want {

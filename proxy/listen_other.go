@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// listenConfig configures a listener's TCP keepalive (period 0 means Go's
-// defaults), applied by Go to each accepted connection.
-func listenConfig(keepalive time.Duration) net.ListenConfig {
-	var lc net.ListenConfig
-	if keepalive > 0 {
-		lc.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: keepalive, Interval: keepalive}
+// listenConfig configures a listener's TCP keepalive (see keepalive),
+// applied by Go to each accepted connection.
+func listenConfig(period time.Duration) net.ListenConfig {
+	k := keepalive(period)
+	if k == 0 {
+		return net.ListenConfig{KeepAlive: -1}
 	}
-	return lc
+	return net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: k, Interval: k, Count: keepaliveProbes}}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -14,8 +15,29 @@ import (
 	"time"
 )
 
-// DefaultMaxConns caps connections across all listeners.
-const DefaultMaxConns = 20000
+// RelayMode chooses how a logged-in session's bytes are moved.
+type RelayMode int
+
+const (
+	// RelayOptimized is the default: quiet directions park their sockets
+	// in a shared epoll set (Linux) instead of holding a goroutine, TLS
+	// records are read ahead and written in batches, and crypto/tls's
+	// empty input buffers are released while a session is quiet (when the
+	// self-test at start passed; see tlsbuf.go).
+	RelayOptimized RelayMode = iota
+	// RelayStandard is the plain path and the reference the optimized one
+	// is tested against: crypto/tls directly over the socket, one goroutine
+	// and one buffer per direction for the session's life, no parking and
+	// no buffer release.
+	RelayStandard
+)
+
+func (m RelayMode) String() string {
+	if m == RelayStandard {
+		return "standard"
+	}
+	return "optimized"
+}
 
 // Listener is one listening socket and what to do with its connections.
 type Listener struct {
@@ -27,7 +49,7 @@ type Listener struct {
 	Handler   Handler // owns its backend
 	Limits    Limits
 	MaxConns  int           // per-listener cap; 0 means none
-	Keepalive time.Duration // TCP keepalive period; 0 means Go's default
+	Keepalive time.Duration // TCP keepalive period (default DefaultKeepalive; negative: off)
 	// PlaintextRefusal replaces the protocol handler's text refusing a
 	// login before TLS on a STARTTLS listener; "" keeps the handler's.
 	PlaintextRefusal string
@@ -57,8 +79,9 @@ func (l *Listener) Addr() net.Addr {
 type Server struct {
 	Listeners []*Listener
 	Log       *slog.Logger
-	MaxConns  int           // across all listeners (default DefaultMaxConns)
-	Drain     time.Duration // how long relayed sessions get at shutdown
+	MaxConns  int           // across all listeners (default DefaultMaxConns; negative: no cap)
+	Drain     time.Duration // how long relayed sessions get at shutdown (default DefaultDrain; negative: none)
+	Relay     RelayMode     // how logged-in sessions are relayed (default RelayOptimized)
 	Gate      Gate          // access control and the guard; nil admits all
 	Observer  Observer      // metrics; nil observes nothing
 	// Listen replaces net.Listen, for tests.
@@ -102,8 +125,17 @@ func (s *Server) Start() error {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
-	if s.MaxConns <= 0 {
+	switch {
+	case s.MaxConns == 0:
 		s.MaxConns = DefaultMaxConns
+	case s.MaxConns < 0:
+		s.MaxConns = math.MaxInt
+	}
+	switch {
+	case s.Drain == 0:
+		s.Drain = DefaultDrain
+	case s.Drain < 0:
+		s.Drain = 0
 	}
 	var errs []error
 	for _, l := range s.Listeners {
@@ -321,8 +353,10 @@ func (s *Server) serve(a accepted) {
 	start := time.Now()
 	if tc, ok := raw.(*net.TCPConn); ok && !l.tuned {
 		tc.SetNoDelay(true) // the greeting must not wait for Nagle
-		if l.Keepalive > 0 {
-			tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: l.Keepalive, Interval: l.Keepalive})
+		if k := keepalive(l.Keepalive); k > 0 {
+			tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: k, Interval: k, Count: keepaliveProbes})
+		} else {
+			tc.SetKeepAlive(false)
 		}
 	}
 	c := NewConn(raw, l.Limits)
