@@ -1,7 +1,6 @@
 package acmedns
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,12 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailfront/mailfront/internal/dnstest"
+	"github.com/mailfront/mailfront/internal/logtest"
 	"github.com/mholt/acmez/v3/acme"
 )
 
@@ -36,7 +35,7 @@ func startDNS(t *testing.T) (*dnstest.Server, *RFC2136) {
 	t.Helper()
 	secret := newSecret(t)
 	srv := dnstest.Start(t, dnstest.Options{Zone: zone, KeyName: keyName, Secret: secret})
-	p := &RFC2136{Server: srv.Addr(), KeyName: keyName, Secret: secret, Timeout: 2 * time.Second, Log: testLogger(t, nil)}
+	p := &RFC2136{Server: srv.Addr(), KeyName: keyName, Secret: secret, Timeout: 2 * time.Second, Log: logtest.New(t, slog.LevelDebug).Logger()}
 	return srv, p
 }
 
@@ -47,45 +46,6 @@ func challenge(domain, keyAuth string) acme.Challenge {
 		Token:            "token",
 		KeyAuthorization: keyAuth,
 	}
-}
-
-// logBuffer collects log output for the test to inspect, safe for the
-// concurrent writes of a handler.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// testLogger logs at debug level to t.Log and, if buf is not nil, to buf.
-func testLogger(t *testing.T, buf *logBuffer) *slog.Logger {
-	t.Helper()
-	h := slog.NewTextHandler(tWriter{t, buf}, &slog.HandlerOptions{Level: slog.LevelDebug})
-	return slog.New(h)
-}
-
-type tWriter struct {
-	t   *testing.T
-	buf *logBuffer
-}
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	if w.buf != nil {
-		w.buf.Write(p)
-	}
-	return len(p), nil
 }
 
 // onMessage is a slog handler that calls fn when a record with message msg

@@ -12,25 +12,15 @@ import (
 	"time"
 
 	"github.com/mailfront/mailfront/admin"
+	"github.com/mailfront/mailfront/internal/logtest"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // start runs an admin server on a free loopback port for the test.
 func start(t *testing.T, opts admin.Options) *admin.Server {
 	t.Helper()
 	opts.Address = "127.0.0.1:0"
-	opts.Log = testLogger(t)
+	opts.Log = logtest.New(t, slog.LevelDebug).Logger()
 	s, err := admin.Start(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +60,7 @@ type snapshot struct {
 }
 
 func TestEndpoints(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	hits := prometheus.NewCounter(prometheus.CounterOpts{Name: "mailfront_test_hits_total", Help: "Test."})
 	reg.MustRegister(hits)
@@ -126,6 +117,7 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestGuardJSONDecodes(t *testing.T) {
+	t.Parallel()
 	want := snapshot{Blocked: []string{"198.51.100.0/24", "2001:db8::/48"}, Count: 2}
 	s := start(t, admin.Options{Guard: func() any { return want }})
 	var got snapshot
@@ -138,6 +130,7 @@ func TestGuardJSONDecodes(t *testing.T) {
 }
 
 func TestGuardUnencodable(t *testing.T) {
+	t.Parallel()
 	s := start(t, admin.Options{Guard: func() any { return func() {} }})
 	if got := do(t, s, "GET", "/guard"); got.code != http.StatusInternalServerError {
 		t.Errorf("got %d %q, want 500", got.code, got.body)
@@ -145,6 +138,7 @@ func TestGuardUnencodable(t *testing.T) {
 }
 
 func TestCloseStops(t *testing.T) {
+	t.Parallel()
 	s, err := admin.Start(admin.Options{Address: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +168,7 @@ func TestCloseStops(t *testing.T) {
 }
 
 func TestStartFails(t *testing.T) {
+	t.Parallel()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailfront/mailfront/internal/logtest"
 	"github.com/mailfront/mailfront/proxy"
 )
 
@@ -98,41 +98,23 @@ func (c *fakeClock) waitTimers(t *testing.T, n int) {
 	}
 }
 
-// logBuffer collects the guard's log lines and passes them to t.Log.
-type logBuffer struct {
-	t  *testing.T
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.t != nil {
-		l.t.Logf("guard: %s", bytes.TrimSpace(p))
-	}
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is a guard on a fake clock.
 type env struct {
 	t    *testing.T
 	g    *Guard
 	clk  *fakeClock
-	logs *logBuffer
+	logs *logtest.Recorder
 }
 
+// newEnv makes a guard with opts on a fake clock, logging to e.logs unless
+// o.Log is set.
 func newEnv(t *testing.T, o Options) *env {
 	t.Helper()
-	e := &env{t: t, clk: newClock(), logs: &logBuffer{t: t}}
+	e := &env{t: t, clk: newClock(), logs: logtest.New(t, slog.LevelDebug)}
 	o.Now, o.After = e.clk.Now, e.clk.After
-	o.Log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.Log == nil {
+		o.Log = e.logs.Logger()
+	}
 	g, err := New(o)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -51,11 +51,11 @@ func (n *network) decay(now, halfLife int64) {
 	n.scoreAt = max(n.scoreAt, now)
 }
 
-// penalty is base doubled score times, capped at max.
-func penalty(score float64, base, max int64) int64 {
+// penalty is base doubled score times, capped at ceiling.
+func penalty(score float64, base, ceiling int64) int64 {
 	d := float64(base) * math.Exp2(score)
-	if d >= float64(max) || math.IsNaN(d) {
-		return max
+	if d >= float64(ceiling) || math.IsNaN(d) {
+		return ceiling
 	}
 	return int64(d)
 }

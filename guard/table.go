@@ -41,14 +41,14 @@ type entry[K comparable, V any] struct {
 	live       bool // in the table; false once dropped
 }
 
-// newTable makes a table of at most max entries, in a power of two of
+// newTable makes a table of at most size entries, in a power of two of
 // shards that each hold at least 256 (or a single shard).
-func newTable[K comparable, V any](max int, hash func(K) uint64) *table[K, V] {
+func newTable[K comparable, V any](size int, hash func(K) uint64) *table[K, V] {
 	n := 1
-	for n < 32 && max/(n*2) >= 256 {
+	for n < 32 && size/(n*2) >= 256 {
 		n *= 2
 	}
-	t := &table[K, V]{shards: make([]shard[K, V], n), mask: uint64(n - 1), per: max / n, hash: hash}
+	t := &table[K, V]{shards: make([]shard[K, V], n), mask: uint64(n - 1), per: size / n, hash: hash}
 	for i := range t.shards {
 		t.shards[i].m = make(map[K]*entry[K, V])
 	}

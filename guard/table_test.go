@@ -8,9 +8,9 @@ import (
 
 // testTable is a one-shard table of ints whose values say whether they
 // are idle (v < 0) or kept (v > 0).
-func testTable(max int) (*table[int, int], *[]string) {
+func testTable(bound int) (*table[int, int], *[]string) {
 	var dropped []string
-	t := newTable[int, int](max, func(k int) uint64 { return uint64(k) })
+	t := newTable[int, int](bound, func(k int) uint64 { return uint64(k) })
 	t.idle = func(v *int, now int64) bool { return *v < 0 }
 	t.keep = func(v *int, now int64) bool { return *v > 0 }
 	t.dropped = func(k int, v *int, now int64, evicted bool) {
@@ -107,10 +107,10 @@ func TestTableSweep(t *testing.T) {
 
 // TestTableShards: the shards together never hold more than the bound.
 func TestTableShards(t *testing.T) {
-	for _, max := range []int{1, 255, 512, 1000, 10000, 100000, 1 << 20} {
-		tb := newTable[int, int](max, func(k int) uint64 { return uint64(k) })
-		if c := tb.capacity(); c > max || c < max*97/100 {
-			t.Errorf("bound %d: capacity %d in %d shards", max, c, len(tb.shards))
+	for _, bound := range []int{1, 255, 512, 1000, 10000, 100000, 1 << 20} {
+		tb := newTable[int, int](bound, func(k int) uint64 { return uint64(k) })
+		if c := tb.capacity(); c > bound || c < bound*97/100 {
+			t.Errorf("bound %d: capacity %d in %d shards", bound, c, len(tb.shards))
 		}
 	}
 }

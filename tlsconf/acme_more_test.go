@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailfront/mailfront/acmedns"
 	"github.com/mailfront/mailfront/internal/acmetest"
+	"github.com/mailfront/mailfront/internal/logtest"
 )
 
 // TestMain lets the test binary be the dns-01 exec hook of
@@ -60,6 +61,8 @@ func runHook(addr string, args []string) int {
 
 // TestACMEDNS01Exec obtains a certificate through dns-01 with the exec
 // provider: mailfront runs the hook to present and to clean up the record.
+// It does not run in parallel: it passes the hook its settings in the
+// environment.
 func TestACMEDNS01Exec(t *testing.T) {
 	e := newACMEEnv(t, acmetest.Options{})
 	self, err := os.Executable()
@@ -69,19 +72,20 @@ func TestACMEDNS01Exec(t *testing.T) {
 	calls := filepath.Join(t.TempDir(), "calls")
 	t.Setenv(hookEnv, e.dns.Addr())
 	t.Setenv(hookEnv+"_LOG", calls)
-	a := e.acme(t, t.TempDir(), "hook.mailfront.test")
+	name := uniqueName("hook")
+	a := e.acme(t, t.TempDir(), name)
 	a.DNS = &acmedns.Exec{Command: []string{self}}
 	s := startStore(t, Options{ACME: a, Log: slog.New(slog.DiscardHandler)})
-	verified(t, s, "hook.mailfront.test", e.ca.IssuerRoots())
+	verified(t, s, name, e.ca.IssuerRoots())
 	data, err := os.ReadFile(calls)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = "present _acme-challenge.hook.mailfront.test.\ncleanup _acme-challenge.hook.mailfront.test.\n"
+	want := "present _acme-challenge." + name + ".\ncleanup _acme-challenge." + name + ".\n"
 	if string(data) != want {
 		t.Errorf("hook calls: got %q, want %q", data, want)
 	}
-	if got := e.dns.TXT("_acme-challenge.hook.mailfront.test."); len(got) != 0 {
+	if got := e.dns.TXT("_acme-challenge." + name + "."); len(got) != 0 {
 		t.Errorf("TXT records left behind: %q", got)
 	}
 }
@@ -89,20 +93,22 @@ func TestACMEDNS01Exec(t *testing.T) {
 // TestACMEEAB obtains a certificate from a CA that requires external
 // account binding, and shows that without the binding it cannot.
 func TestACMEEAB(t *testing.T) {
+	t.Parallel()
 	mac := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	e := newACMEEnv(t, acmetest.Options{EAB: map[string]string{"kid-1": mac}})
 
-	without := e.acme(t, t.TempDir(), "eab.mailfront.test")
+	name := uniqueName("eab")
+	without := e.acme(t, t.TempDir(), name)
 	without.HTTPAddress = e.httpAddress()
-	logs, log := newLogRecorder(t)
-	s, done, cancel := startInBackground(t, Options{ACME: without, Log: log})
-	logs.wait(1, 10*time.Second, `msg="certificates not obtained yet; retrying"`, "externalAccountRequired")
+	logs := logtest.New(t, slog.LevelDebug)
+	s, done, cancel := startInBackground(t, Options{ACME: without, Log: logs.Logger()})
+	logs.Wait(1, `msg="certificates not obtained yet; retrying"`, "externalAccountRequired")
 	cancel()
 	<-done
 	s.Close()
 
-	with := e.acme(t, t.TempDir(), "eab.mailfront.test")
+	with := e.acme(t, t.TempDir(), name)
 	with.HTTPAddress = e.httpAddress()
 	with.EABKeyID, with.EABMACKey = "kid-1", mac
-	verified(t, startStore(t, Options{ACME: with, Log: slog.New(slog.DiscardHandler)}), "eab.mailfront.test", e.ca.IssuerRoots())
+	verified(t, startStore(t, Options{ACME: with, Log: slog.New(slog.DiscardHandler)}), name, e.ca.IssuerRoots())
 }

@@ -18,12 +18,13 @@ func BenchmarkGetCertificate(b *testing.B) {
 	pki := testpki.NewCA(b)
 	dir := b.TempDir()
 	certFile, keyFile := pki.WriteLeaf(b, dir, "files.mailfront.test")
+	name := uniqueName("bench")
 	d := dnstest.Start(b, dnstest.Options{Zone: zone})
 	ca := acmetest.Start(b, acmetest.Options{Resolver: d.Addr(), Log: func(string, ...any) {}})
 	s, err := New(Options{
 		Certificates: []CertFile{{certFile, keyFile}},
 		ACME: &ACME{
-			Domains: []string{"bench.mailfront.test"}, CA: ca.DirectoryURL(), CARoots: poolOf(b, ca.ServerRootPEM()),
+			Domains: []string{name}, CA: ca.DirectoryURL(), CARoots: poolOf(b, ca.ServerRootPEM()),
 			Storage: b.TempDir(), HTTPAddress: fmt.Sprintf("127.0.0.1:%d", ca.HTTPPort()),
 		},
 		Log: slog.New(slog.DiscardHandler),
@@ -35,7 +36,7 @@ func BenchmarkGetCertificate(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(s.Close)
-	for _, sni := range []string{"files.mailfront.test", "bench.mailfront.test", "unknown.example"} {
+	for _, sni := range []string{"files.mailfront.test", name, "unknown.example"} {
 		b.Run(sni, func(b *testing.B) {
 			hello := &tls.ClientHelloInfo{ServerName: sni}
 			b.ReportAllocs()

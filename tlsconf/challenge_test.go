@@ -12,6 +12,7 @@ import (
 // most maxChallengeConns connections at once, closes the ones beyond at
 // accept, and takes new ones again once a slot is free.
 func TestChallengeListenerLimit(t *testing.T) {
+	t.Parallel()
 	ln, err := listenLimited("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -4,86 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// logRecorder is a slog destination tests can wait on: every line goes to
-// t.Log and wakes the waiters.
-type logRecorder struct {
-	t     testing.TB
-	mu    sync.Mutex
-	lines []string
-	wake  chan struct{} // closed and replaced on every line
-}
-
-func newLogRecorder(t testing.TB) (*logRecorder, *slog.Logger) {
-	r := &logRecorder{t: t, wake: make(chan struct{})}
-	return r, slog.New(slog.NewTextHandler(r, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-func (r *logRecorder) Write(p []byte) (int, error) {
-	line := strings.TrimSuffix(string(p), "\n")
-	r.mu.Lock()
-	r.lines = append(r.lines, line)
-	close(r.wake)
-	r.wake = make(chan struct{})
-	r.mu.Unlock()
-	r.t.Log(line)
-	return len(p), nil
-}
-
-// count returns how many lines contain every one of parts.
-func (r *logRecorder) count(parts ...string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, l := range r.lines {
-		if containsAll(l, parts) {
-			n++
-		}
-	}
-	return n
-}
-
-// wait blocks until n lines contain every one of parts, failing the test
-// after timeout, and returns the last such line.
-func (r *logRecorder) wait(n int, timeout time.Duration, parts ...string) string {
-	r.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		r.mu.Lock()
-		var found []string
-		for _, l := range r.lines {
-			if containsAll(l, parts) {
-				found = append(found, l)
-			}
-		}
-		wake := r.wake
-		r.mu.Unlock()
-		if len(found) >= n {
-			return found[n-1]
-		}
-		select {
-		case <-wake:
-		case <-deadline:
-			r.t.Fatalf("after %v: %d log lines with %q, want %d", timeout, len(found), parts, n)
-		}
-	}
-}
-
-func containsAll(s string, parts []string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
-}
 
 // served runs one handshake with the store's imap config over loopback and
 // returns the leaf the server presented, and whether it verifies for sni

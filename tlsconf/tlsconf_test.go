@@ -1,10 +1,6 @@
 package tlsconf
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -13,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailfront/mailfront/internal/logtest"
 	"github.com/mailfront/mailfront/internal/testpki"
 )
 
 func TestMinVersion(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t)
 	cert, key := ca.WriteLeaf(t, t.TempDir(), "localhost")
 	files := []CertFile{{cert, key}}
@@ -48,6 +46,7 @@ func TestMinVersion(t *testing.T) {
 }
 
 func TestNoCertificateRefused(t *testing.T) {
+	t.Parallel()
 	if _, err := New(Options{}); err == nil {
 		t.Fatal("got a store without certificates, want an error")
 	}
@@ -56,6 +55,7 @@ func TestNoCertificateRefused(t *testing.T) {
 // TestConfigSuites checks the TLS 1.2 list: ECDHE key exchange and AEAD
 // ciphers only (Go's defaults also enable CBC-SHA1 suites).
 func TestConfigSuites(t *testing.T) {
+	t.Parallel()
 	cfg := NewWithCertificates(0, testpki.NewCA(t).Leaf(t, "localhost")).Config("pop3")
 	if len(cfg.CipherSuites) == 0 {
 		t.Fatal("no explicit suite list: Go's defaults include CBC suites")
@@ -74,6 +74,7 @@ func TestConfigSuites(t *testing.T) {
 // TestChooseBySNI checks certificate selection: exact name, a wildcard one
 // label deep, IP addresses, and the first certificate for everything else.
 func TestChooseBySNI(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t)
 	def := ca.Leaf(t, "default.test")
 	mail := ca.Leaf(t, "mail.example.com", "192.0.2.7")
@@ -112,11 +113,12 @@ func TestChooseBySNI(t *testing.T) {
 // TestReload swaps certificate files under a store: a broken file keeps the
 // certificates in service, a good one is served to the next handshake.
 func TestReload(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := ca.WriteLeaf(t, dir, "old.example")
-	var logs bytes.Buffer
-	s, err := New(Options{Certificates: []CertFile{{certFile, keyFile}}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	logs := logtest.New(t, slog.LevelInfo)
+	s, err := New(Options{Certificates: []CertFile{{certFile, keyFile}}, Log: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,16 +156,17 @@ func TestReload(t *testing.T) {
 	if got := served(); got != "new.example" {
 		t.Errorf("after reload: got %s, want new.example", got)
 	}
-	if !strings.Contains(logs.String(), `msg="certificates reloaded" names=new.example`) {
-		t.Errorf("no reload line in the log:\n%s", logs.String())
+	if got := logs.Count(`msg="certificates reloaded" names=new.example`); got != 1 {
+		t.Errorf("got %d reload lines for new.example logged, want 1", got)
 	}
 }
 
 // TestExpiryWarning checks that a certificate close to its end is logged
 // as a warning when loaded.
 func TestExpiryWarning(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t)
-	c, err := ca.Issue(mustKey(t), time.Now().Add(-time.Hour), time.Now().Add(3*24*time.Hour), "soon.example")
+	c, err := ca.Issue(testpki.NewKey(t), time.Now().Add(-time.Hour), time.Now().Add(3*24*time.Hour), "soon.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,20 +174,11 @@ func TestExpiryWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	if _, err := New(Options{Certificates: []CertFile{{certFile, keyFile}}, Log: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+	logs := logtest.New(t, slog.LevelInfo)
+	if _, err := New(Options{Certificates: []CertFile{{certFile, keyFile}}, Log: logs.Logger()}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), `level=WARN msg="certificate expires soon" names=soon.example`) {
-		t.Errorf("no expiry warning:\n%s", logs.String())
+	if got := logs.Count(`level=WARN msg="certificate expires soon" names=soon.example`); got != 1 {
+		t.Errorf("got %d expiry warnings, want 1", got)
 	}
-}
-
-func mustKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

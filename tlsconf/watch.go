@@ -25,6 +25,10 @@ type watcher struct {
 	failed   string // stamp of files that failed to load; not retried until they change
 	stop     chan struct{}
 	done     chan struct{}
+	// step, when set before Start (tests), replaces the ticker: the loop
+	// polls once per channel it receives and closes that channel when the
+	// poll, and any reload it made, is done.
+	step chan chan struct{}
 }
 
 // stat stamps every certificate file, following symlinks; a file that
@@ -73,29 +77,45 @@ func (s *Store) stopWatch() {
 func (s *Store) watchLoop() {
 	w := &s.watch
 	defer close(w.done)
-	t := time.NewTicker(w.interval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if w.step == nil {
+		t := time.NewTicker(w.interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	pending := ""
 	for {
+		var stepped chan struct{}
 		select {
 		case <-w.stop:
 			return
-		case <-t.C:
+		case <-tick:
+		case stepped = <-w.step:
 		}
-		stamp := s.stat()
-		w.mu.Lock()
-		unchanged := stamp == w.loaded || stamp == w.failed
-		w.mu.Unlock()
-		if unchanged || stamp != pending {
-			pending = stamp // first sight of a change: wait one interval
-			if unchanged {
-				pending = ""
-			}
-			continue
-		}
-		pending = ""
-		if err := s.Reload(); err != nil {
-			s.log.Error("certificate reload failed; keeping the certificates in service", "error", err)
+		pending = s.poll(pending)
+		if stepped != nil {
+			close(stepped)
 		}
 	}
+}
+
+// poll looks at the files once. pending is the stamp of a change the
+// previous poll saw; a change is reloaded when it is seen a second time,
+// having held still for an interval. It returns the new pending stamp.
+func (s *Store) poll(pending string) string {
+	w := &s.watch
+	stamp := s.stat()
+	w.mu.Lock()
+	unchanged := stamp == w.loaded || stamp == w.failed
+	w.mu.Unlock()
+	if unchanged {
+		return ""
+	}
+	if stamp != pending {
+		return stamp // first sight of a change: wait one interval
+	}
+	if err := s.Reload(); err != nil {
+		s.log.Error("certificate reload failed; keeping the certificates in service", "error", err)
+	}
+	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -25,14 +24,16 @@ type Options struct {
 	// first address it got, so an AAAA answer wins) and sends
 	// GET http://<identifier>:HTTPPort/.well-known/acme-challenge/<token>,
 	// following redirects. It makes three such requests per challenge, at
-	// once, and all three must succeed. 0: an unused port, see CA.HTTPPort.
+	// once, and all three must succeed. 0: an unused port outside the
+	// kernel's ephemeral range, see CA.HTTPPort.
 	HTTPPort int
 
 	// TLSPort is the port for tls-alpn-01 (RFC 8737): the VA resolves the
 	// identifier as for http-01, dials that address on TLSPort with SNI
 	// set to the identifier and ALPN "acme-tls/1", and checks the leaf has
 	// exactly that one DNS name and the critical acmeIdentifier extension.
-	// Three handshakes per challenge. 0: an unused port, see CA.TLSPort.
+	// Three handshakes per challenge. 0: an unused port outside the
+	// kernel's ephemeral range, see CA.TLSPort.
 	TLSPort int
 
 	// Resolver is the "127.0.0.1:port" DNS server the VA asks for A, AAAA
@@ -115,10 +116,11 @@ func Start(t testing.TB, opts Options) *CA {
 
 	pki := testpki.NewCA(t)
 	c.rootPEM = pki.CertPEM
-	c.ln, err = listen("127.0.0.1:0")
+	ln, err := listenOutside("127.0.0.1")
 	if err != nil {
-		t.Fatalf("acmetest: %v", err)
+		t.Fatalf("acmetest: listen: %v", err)
 	}
+	c.ln = toggle(ln)
 	c.srv = httptest.NewUnstartedServer(c.handler(p.wfe.Handler()))
 	c.srv.Listener = c.ln
 	c.srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Leaf(t, "127.0.0.1", "localhost")}}
@@ -156,14 +158,3 @@ func (c *CA) HTTPPort() int { return c.httpPort }
 
 // TLSPort is the port the VA dials for tls-alpn-01.
 func (c *CA) TLSPort() int { return c.tlsPort }
-
-// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("acmetest: pick a port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}

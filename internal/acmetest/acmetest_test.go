@@ -1,20 +1,21 @@
 package acmetest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"net"
 	"net/http"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
+
+	"github.com/mailfront/mailfront/internal/testpki"
 )
 
 const name = "mail.example.test"
@@ -39,11 +40,7 @@ func TestIssue(t *testing.T) {
 	if err != nil {
 		t.Fatalf("new account: %v", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := client.ObtainCertificateForSANs(t.Context(), acct, key, []string{name})
+	certs, err := client.ObtainCertificateForSANs(t.Context(), acct, testpki.NewKey(t), []string{name})
 	if err != nil {
 		t.Fatalf("obtain certificate: %v", err)
 	}
@@ -136,5 +133,22 @@ func TestEAB(t *testing.T) {
 	}
 	if _, err := newAccount(t, client, &acme.EAB{KeyID: "kid-1", MACKey: mac}); err != nil {
 		t.Errorf("new account with EAB: %v", err)
+	}
+}
+
+// TestPortsOutsideEphemeral checks that the ports the CA releases for a
+// while come from outside the kernel's ephemeral range, where no other
+// socket's bind(0) or connect() can take them meanwhile.
+func TestPortsOutsideEphemeral(t *testing.T) {
+	ca := Start(t, Options{})
+	lo, hi := ephemeral()
+	_, server, err := net.SplitHostPort(ca.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, port := range map[string]string{"http-01": strconv.Itoa(ca.HTTPPort()), "tls-alpn-01": strconv.Itoa(ca.TLSPort()), "server": server} {
+		if p, _ := strconv.Atoi(port); p < firstPort || lo <= p && p <= hi {
+			t.Errorf("%s port %s, want one from %d up outside %d-%d", what, port, firstPort, lo, hi)
+		}
 	}
 }

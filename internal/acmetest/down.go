@@ -37,12 +37,9 @@ type toggleListener struct {
 	closed bool
 }
 
-func listen(addr string) (*toggleListener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	return &toggleListener{addr: ln.Addr(), cur: ln, change: make(chan struct{})}, nil
+// toggle makes ln a toggleListener, up.
+func toggle(ln net.Listener) *toggleListener {
+	return &toggleListener{addr: ln.Addr(), cur: ln, change: make(chan struct{})}
 }
 
 func (l *toggleListener) Accept() (net.Conn, error) {

@@ -2,9 +2,6 @@ package acmetest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
@@ -17,6 +14,8 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
 	"github.com/miekg/dns"
+
+	"github.com/mailfront/mailfront/internal/testpki"
 )
 
 // startDNS runs an authoritative DNS server on TCP (the only transport
@@ -111,11 +110,7 @@ func httpClient(t *testing.T, ca *CA) *http.Client {
 // newAccount registers a fresh account; eab may be nil.
 func newAccount(t *testing.T, c *acmez.Client, eab *acme.EAB) (acme.Account, error) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("account key: %v", err)
-	}
-	acct := acme.Account{TermsOfServiceAgreed: true, PrivateKey: key}
+	acct := acme.Account{TermsOfServiceAgreed: true, PrivateKey: testpki.NewKey(t)}
 	if eab != nil {
 		if _, err := c.GetDirectory(t.Context()); err != nil {
 			t.Fatalf("get directory: %v", err)

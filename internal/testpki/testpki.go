@@ -103,11 +103,19 @@ func (ca *CA) Issue(key crypto.Signer, notBefore, notAfter time.Time, names ...s
 // Leaf mints an ECDSA P-256 leaf for names, valid for a day.
 func (ca *CA) Leaf(t testing.TB, names ...string) tls.Certificate {
 	t.Helper()
+	return ca.must(t, NewKey(t), names)
+}
+
+// NewKey mints an ECDSA P-256 key: for Issue, to give a leaf another
+// validity or several leaves one key, and for tests that need a key of
+// their own (an ACME account, a certificate request).
+func NewKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("mint key: %v", err)
 	}
-	return ca.must(t, key, names)
+	return key
 }
 
 // LeafRSA mints an RSA-2048 leaf for names, valid for a day.
