@@ -22,17 +22,22 @@ const (
 	defaultPort    = "53" // RFC 1035 section 4.2
 )
 
+// DefaultAlgorithm is the TSIG algorithm of an RFC2136 whose Algorithm is
+// empty: RFC 8945 section 6 makes HMAC-SHA256 mandatory to implement, and
+// it is what BIND's tsig-keygen makes by default.
+const DefaultAlgorithm = "hmac-sha256"
+
 // algorithms are the TSIG algorithms accepted, in miekg/dns's spelling
 // (RFC 8945 section 6).
 var algorithms = []string{dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512, dns.HmacSHA224, dns.HmacSHA1}
 
 // NormalizeAlgorithm returns the TSIG algorithm name as it goes on the wire
 // (lower case, fully qualified: "hmac-sha256.") for a configured spelling
-// ("hmac-sha256", "HMAC-SHA256.", ...); "" means hmac-sha256. Any other
-// name is an error.
+// ("hmac-sha256", "HMAC-SHA256.", ...); "" means DefaultAlgorithm. Any
+// other name is an error.
 func NormalizeAlgorithm(name string) (string, error) {
 	if name == "" {
-		return dns.HmacSHA256, nil
+		name = DefaultAlgorithm
 	}
 	alg := strings.ToLower(name)
 	if !strings.HasSuffix(alg, ".") {

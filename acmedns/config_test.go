@@ -12,6 +12,7 @@ import (
 )
 
 func TestNormalizeAlgorithm(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"", dns.HmacSHA256},
 		{"hmac-sha256", dns.HmacSHA256},
@@ -34,6 +35,7 @@ func TestNormalizeAlgorithm(t *testing.T) {
 }
 
 func TestNormalizeServer(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"ns1.example.com", "ns1.example.com:53"},
 		{"ns1.example.com.", "ns1.example.com.:53"},
@@ -64,6 +66,7 @@ func TestNormalizeServer(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	valid := func() RFC2136 {
 		return RFC2136{Server: "ns1.example.com", KeyName: "mailfront-key", Secret: "c2VjcmV0IGJ5dGVz"}
 	}

@@ -20,7 +20,7 @@ type RFC2136 struct {
 	Server    string        // host:port of the primary that accepts updates ("ns1.example.com:53"; port defaults to 53)
 	KeyName   string        // TSIG key name
 	Secret    string        // base64 TSIG secret; never logged
-	Algorithm string        // "hmac-sha256" (default), "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1"; with or without the trailing dot
+	Algorithm string        // DefaultAlgorithm ("hmac-sha256") when empty, "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1"; with or without the trailing dot
 	Zone      string        // optional; default: discovered by asking Server for the SOA, walking up from the record name
 	TTL       time.Duration // of the TXT record; default 60s
 	Timeout   time.Duration // per DNS exchange; default 10s

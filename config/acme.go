@@ -12,12 +12,6 @@ import (
 	"strings"
 )
 
-// DefaultACMECA is Let's Encrypt's production directory.
-const DefaultACMECA = "https://acme-v02.api.letsencrypt.org/directory"
-
-// DefaultACMEStorage is where certificates, keys and the account live.
-const DefaultACMEStorage = "/var/lib/mailfront"
-
 // ACME obtains and renews certificates from an ACME CA (RFC 8555).
 type ACME struct {
 	// Domains are every name users type into their mail app; one
@@ -26,7 +20,7 @@ type ACME struct {
 	// Email is the account's contact address at the CA. Configuring ACME
 	// agrees to the CA's terms of service.
 	Email string `yaml:"email"`
-	// CA is the directory URL; default Let's Encrypt production.
+	// CA is the directory URL; empty means tlsconf.LetsEncrypt.
 	CA string `yaml:"ca"`
 	// CARoot is a PEM file trusted for a private CA's own HTTPS (step-ca,
 	// Pebble); default the system roots.
@@ -35,8 +29,9 @@ type ACME struct {
 	// Google Trust Services); both fields or neither.
 	EAB EAB `yaml:"eab"`
 	// Storage is the directory for the account, keys, certificates and
-	// locks; default /var/lib/mailfront. Instances sharing it (a shared
-	// volume) order each name once.
+	// locks; empty means the command's default (defaultACMEStorage in
+	// cmd/mailfront). Instances sharing it (a shared volume) order each
+	// name once.
 	Storage string `yaml:"storage"`
 	// Challenges are how the CA checks the names; at least one.
 	Challenges Challenges `yaml:"challenges"`
@@ -78,8 +73,8 @@ type DNSChallenge struct {
 	TSIGKey string `yaml:"tsig_key"`
 	// TSIGSecret is the base64 TSIG secret (rfc2136).
 	TSIGSecret string `yaml:"tsig_secret"`
-	// TSIGAlgorithm is hmac-sha256 (default), hmac-sha384, hmac-sha512,
-	// hmac-sha224 or hmac-sha1 (rfc2136).
+	// TSIGAlgorithm is hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224
+	// or hmac-sha1 (rfc2136); empty means acmedns.DefaultAlgorithm.
 	TSIGAlgorithm string `yaml:"tsig_algorithm"`
 	// Zone is the zone to update; default found by asking Server (rfc2136).
 	Zone string `yaml:"zone"`
@@ -90,18 +85,6 @@ type DNSChallenge struct {
 // publicCAs are directories whose CA checks http-01 on port 80 and
 // tls-alpn-01 on port 443 of the public address, and nowhere else.
 var publicCAs = []string{"letsencrypt.org", "zerossl.com", "pki.goog", "buypass.com", "ssl.com"}
-
-func (a *ACME) applyDefaults() {
-	if a.CA == "" {
-		a.CA = DefaultACMECA
-	}
-	if a.Storage == "" {
-		a.Storage = DefaultACMEStorage
-	}
-	if d := a.Challenges.DNS; d != nil && d.Provider == "rfc2136" && d.TSIGAlgorithm == "" {
-		d.TSIGAlgorithm = "hmac-sha256"
-	}
-}
 
 func (c *Config) validateACME(p *problems) {
 	a := c.TLS.ACME
@@ -124,8 +107,8 @@ func (c *Config) validateACME(p *problems) {
 	if a.Email != "" && !strings.Contains(strings.Trim(a.Email, "@"), "@") {
 		p.add("tls.acme.email", "%q is not an e-mail address", a.Email)
 	}
-	if u, err := url.Parse(a.CA); err != nil || u.Scheme != "https" || u.Host == "" {
-		p.add("tls.acme.ca", "%q is not an https:// ACME directory URL", a.CA)
+	if u, err := url.Parse(a.CA); a.CA != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
+		p.add("tls.acme.ca", "%q is not an https:// ACME directory URL: give the CA's directory URL, or leave it out for the default", a.CA)
 	}
 	if a.CARoot != "" {
 		if err := checkPEMRoots(a.CARoot); err != nil {
@@ -139,7 +122,7 @@ func (c *Config) validateACME(p *problems) {
 			p.add("tls.acme.eab.mac_key", "is not base64url")
 		}
 	}
-	if fi, err := os.Stat(a.Storage); err == nil && !fi.IsDir() {
+	if fi, err := os.Stat(a.Storage); a.Storage != "" && err == nil && !fi.IsDir() {
 		p.add("tls.acme.storage", "%s is not a directory", a.Storage)
 	}
 	c.validateChallenges(p)
@@ -197,7 +180,7 @@ func checkDNSChallenge(p *problems, d *DNSChallenge) {
 			p.add(path+".tsig_secret", "missing or not base64 (tsig-keygen prints it as secret \"...\")")
 		}
 		switch strings.TrimSuffix(strings.ToLower(d.TSIGAlgorithm), ".") {
-		case "hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1":
+		case "", "hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1":
 		default:
 			p.add(path+".tsig_algorithm", "%q is not hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224 or hmac-sha1", d.TSIGAlgorithm)
 		}
@@ -272,6 +255,10 @@ func (c *Config) acmeWarnings() []string {
 	if a == nil || !isPublicCA(a.CA) {
 		return nil
 	}
+	ca := a.CA
+	if ca == "" {
+		ca = "the default CA"
+	}
 	var w []string
 	check := func(key string, l *ChallengeListener, want string) {
 		if l == nil {
@@ -279,7 +266,7 @@ func (c *Config) acmeWarnings() []string {
 		}
 		if _, port, err := net.SplitHostPort(l.Address); err == nil && port != want {
 			w = append(w, fmt.Sprintf("%s: %s connects to port %s only; forward port %s to %s",
-				key, a.CA, want, want, l.Address))
+				key, ca, want, want, l.Address))
 		}
 	}
 	check("tls.acme.challenges.http.address", a.Challenges.HTTP, "80")
@@ -287,7 +274,12 @@ func (c *Config) acmeWarnings() []string {
 	return w
 }
 
+// isPublicCA reports whether ca, a directory URL, is a public CA's; the
+// default (empty: tlsconf's Let's Encrypt) is one.
 func isPublicCA(ca string) bool {
+	if ca == "" {
+		return true
+	}
 	u, err := url.Parse(ca)
 	if err != nil {
 		return false

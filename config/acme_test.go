@@ -8,7 +8,8 @@ import (
 )
 
 // TestACMENewcomer checks the smallest ACME setup: one domain, one e-mail,
-// one challenge, with the defaults filled in and no file certificate.
+// one challenge, no file certificate. The CA and storage stay empty: their
+// defaults are tlsconf's and the command's.
 func TestACMENewcomer(t *testing.T) {
 	c, err := Parse([]byte(`tls:
   acme:
@@ -21,14 +22,16 @@ func TestACMENewcomer(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := c.TLS.ACME
-	if a.CA != DefaultACMECA || a.Storage != DefaultACMEStorage {
-		t.Errorf("got ca %q storage %q, want the defaults", a.CA, a.Storage)
+	if a.CA != "" || a.Storage != "" {
+		t.Errorf("got ca %q storage %q, want them left empty for their owners' defaults", a.CA, a.Storage)
 	}
 	if w := c.Warnings(); len(w) != 0 {
 		t.Errorf("got warnings %q, want none for port 80", w)
 	}
 }
 
+// TestACMEDNSDefaults: an rfc2136 challenge without tsig_algorithm is
+// valid, and the algorithm stays empty for acmedns's default.
 func TestACMEDNSDefaults(t *testing.T) {
 	c, err := Parse([]byte(`tls:
   acme:
@@ -39,8 +42,8 @@ func TestACMEDNSDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.TLS.ACME.Challenges.DNS.TSIGAlgorithm; got != "hmac-sha256" {
-		t.Errorf("got tsig_algorithm %q, want hmac-sha256", got)
+	if got := c.TLS.ACME.Challenges.DNS.TSIGAlgorithm; got != "" {
+		t.Errorf("got tsig_algorithm %q, want it left empty", got)
 	}
 }
 

@@ -11,14 +11,20 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is the whole file.
+// Config is the whole file. A zero or missing value means the default of
+// the package that owns the setting, named on each field; Parse leaves it
+// zero (only a listener's name is filled in), so each default lives once,
+// in its package. `mailfront validate --effective` prints the values in
+// force.
 type Config struct {
 	// TLS is the client-facing TLS setup.
 	TLS TLS `yaml:"tls"`
 	// Listeners are the sockets mailfront serves; at least one.
 	Listeners []Listener `yaml:"listeners"`
-	// Limits bound every client; zero values mean the defaults.
+	// Limits bound every client.
 	Limits Limits `yaml:"limits"`
+	// Relay is how logged-in sessions are relayed.
+	Relay Relay `yaml:"relay"`
 	// Shutdown is what SIGTERM does.
 	Shutdown Shutdown `yaml:"shutdown"`
 	// Log is where and how mailfront logs.
@@ -33,7 +39,8 @@ type Config struct {
 
 // TLS is the client-facing TLS setup.
 type TLS struct {
-	// MinVersion is "1.2" (default) or "1.3". Lower is refused.
+	// MinVersion is "1.2" or "1.3"; empty means tlsconf.DefaultMinVersion.
+	// Lower is refused.
 	MinVersion string `yaml:"min_version"`
 	// Certificates are PEM chains and keys, RSA or ECDSA, chosen by SNI;
 	// the first is the default for clients without SNI. They are watched
@@ -54,7 +61,8 @@ type Certificate struct {
 
 // Listener is one listening socket.
 type Listener struct {
-	// Name labels logs; default "<protocol>-<tls>-<port>". Unique.
+	// Name labels logs; Parse names an unnamed listener
+	// "<protocol>-<tls>-<port>". Unique.
 	Name string `yaml:"name"`
 	// Protocol is "imap" or "pop3".
 	Protocol string `yaml:"protocol"`
@@ -72,61 +80,89 @@ type Listener struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
 	// PlaintextRefusal replaces the text refusing a login before TLS on a
-	// STARTTLS listener (default: names STARTTLS/STLS and port 993/995).
+	// STARTTLS listener; empty keeps the protocol handler's, which names
+	// STARTTLS/STLS and port 993/995.
 	PlaintextRefusal string `yaml:"plaintext_refusal"`
 }
 
 // Limits bound every client. Durations are Go durations ("30s", "31m").
+// Zero means the owning package's default, named on each field; a
+// negative value turns the limit off where the field says so and is an
+// error elsewhere.
 type Limits struct {
-	// LineLength is the longest pre-login command line in bytes; default 8192.
+	// LineLength is the longest pre-login command line in bytes (zero:
+	// proxy.DefaultLine).
 	LineLength int `yaml:"line_length"`
-	// LiteralSize is the largest pre-login IMAP literal in bytes; default 8192.
+	// LiteralSize is the largest pre-login IMAP literal in bytes (zero:
+	// proxy.DefaultLiteral).
 	LiteralSize int `yaml:"literal_size"`
-	// Commands is how many commands a client may send before logging in; default 50.
+	// Commands is how many commands a client may send before logging in
+	// (zero: proxy.DefaultCommands).
 	Commands int `yaml:"commands"`
-	// InvalidCommands is how many rejected commands end the connection; default 5.
+	// InvalidCommands is how many rejected commands end the connection
+	// (zero: proxy.DefaultInvalidCommands).
 	InvalidCommands int `yaml:"invalid_commands"`
-	// Idle is how long a pre-login client may take to send a command line; default 60s.
+	// Idle is how long a pre-login client may take to send a command line
+	// (zero: proxy.DefaultIdle).
 	Idle time.Duration `yaml:"idle"`
-	// Total is the longest pre-login phase; default 3m.
+	// Total is the longest pre-login phase (zero: proxy.DefaultTotal).
 	Total time.Duration `yaml:"total"`
-	// Handshake is the longest TLS handshake; default 10s.
+	// Handshake is the longest TLS handshake (zero: proxy.DefaultHandshake).
 	Handshake time.Duration `yaml:"handshake"`
-	// MaxConnections caps connections across all listeners; default 20000.
+	// MaxConnections caps connections across all listeners (zero:
+	// proxy.DefaultMaxConns; negative: no cap).
 	MaxConnections int `yaml:"max_connections"`
-	// IMAPIdle is the post-login idle limit for IMAP; default and minimum
-	// 31m (RFC 9051 section 5.4 requires at least 30 minutes).
+	// IMAPIdle is the post-login idle limit for IMAP (zero:
+	// imap.IdleTimeout); at least 30 minutes, RFC 9051 section 5.4's
+	// minimum.
 	IMAPIdle time.Duration `yaml:"imap_idle"`
-	// POP3Idle is the post-login idle limit for POP3; default and minimum
-	// 10m (RFC 1939 section 3).
+	// POP3Idle is the post-login idle limit for POP3 (zero:
+	// pop3.IdleTimeout); at least 10 minutes, RFC 1939 section 3's
+	// minimum.
 	POP3Idle time.Duration `yaml:"pop3_idle"`
-	// BackendConnect is the backend dial timeout; default 10s.
+	// BackendConnect is the backend dial timeout (zero:
+	// proxy.DefaultBackendConnect).
 	BackendConnect time.Duration `yaml:"backend_connect"`
 	// BackendLogin is the time allowed for the backend's greeting and login
-	// reply; default 15s.
+	// reply (zero: proxy.DefaultBackendLogin).
 	BackendLogin time.Duration `yaml:"backend_login"`
-	// Keepalive is the TCP keepalive period on both sides; default 60s.
+	// Keepalive is the TCP keepalive period on both sides (zero:
+	// proxy.DefaultKeepalive; negative: off).
 	Keepalive time.Duration `yaml:"keepalive"`
 	// ConnectionsPerNetwork caps one client network's connections (see
-	// guard's prefixes); default 200.
+	// guard's prefixes; zero: guard.DefaultConnsPerNetwork; negative: no
+	// cap).
 	ConnectionsPerNetwork int `yaml:"connections_per_network"`
-	// HandshakesPerMinute caps one client network's new TLS handshakes;
-	// default 300.
+	// HandshakesPerMinute caps one client network's new TLS handshakes
+	// (zero: guard.DefaultHandshakesPerMinute; negative: no cap).
 	HandshakesPerMinute int `yaml:"handshakes_per_minute"`
+}
+
+// Relay is how logged-in sessions are relayed.
+type Relay struct {
+	// Mode is "optimized" or "standard"; empty means proxy's zero
+	// RelayMode, proxy.RelayOptimized. Optimized: quiet sessions hold no
+	// goroutine and no TLS input buffers. Standard: the plain
+	// goroutine-per-direction relay, a way back if the optimized path
+	// misbehaves.
+	Mode string `yaml:"mode"`
 }
 
 // Shutdown is what SIGTERM and SIGINT do.
 type Shutdown struct {
 	// Drain is how long logged-in sessions get to finish before they are
-	// closed; default 30s. Pre-login sessions are told goodbye at once.
+	// closed (zero: proxy.DefaultDrain; negative: none, closed at once).
+	// Pre-login sessions are told goodbye at once.
 	Drain time.Duration `yaml:"drain"`
 }
 
 // Log configures logging to standard error.
 type Log struct {
-	// Format is "text" (default) or "json".
+	// Format is "text" or "json"; empty means the command's default
+	// (defaultLogFormat in cmd/mailfront).
 	Format string `yaml:"format"`
-	// Level is "debug", "info" (default), "warn" or "error".
+	// Level is "debug", "info", "warn" or "error"; empty means the
+	// command's default (defaultLogLevel in cmd/mailfront).
 	Level string `yaml:"level"`
 }
 
@@ -139,8 +175,9 @@ func Load(path string) (*Config, error) {
 	return Parse(data)
 }
 
-// Parse decodes data strictly (unknown keys are errors), applies defaults
-// and validates, returning every problem at once.
+// Parse decodes data strictly (unknown keys are errors), names unnamed
+// listeners and validates, returning every problem at once. It fills in no
+// other default: zeros reach the packages that own them.
 func Parse(data []byte) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("config is empty: see deploy/mailfront.yaml for an example")
@@ -155,7 +192,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := dec.Decode(&extra); err != io.EOF {
 		return nil, errors.New("decode config: more than one YAML document")
 	}
-	c.applyDefaults()
+	c.nameListeners()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

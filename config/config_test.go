@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mailfront/mailfront/internal/testpki"
 )
@@ -22,39 +22,20 @@ const oneListener = `listeners:
   - {protocol: imap, address: ":993", tls: implicit, backend: "127.0.0.1:143"}
 `
 
-func TestDefaults(t *testing.T) {
+// TestZerosLeftAlone: Parse fills in no default but a listener's name, so
+// that each default lives once, in the package that owns it.
+func TestZerosLeftAlone(t *testing.T) {
+	t.Parallel()
 	c, err := Parse([]byte(certYAML(t) + oneListener))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := c.Limits
-	checks := []struct {
-		name      string
-		got, want any
-	}{
-		{"tls.min_version", c.TLS.MinVersion, "1.2"},
-		{"listeners[0].name", c.Listeners[0].Name, "imap-implicit-993"},
-		{"limits.line_length", l.LineLength, 8192},
-		{"limits.literal_size", l.LiteralSize, 8192},
-		{"limits.commands", l.Commands, 50},
-		{"limits.invalid_commands", l.InvalidCommands, 5},
-		{"limits.idle", l.Idle, 60 * time.Second},
-		{"limits.total", l.Total, 3 * time.Minute},
-		{"limits.handshake", l.Handshake, 10 * time.Second},
-		{"limits.max_connections", l.MaxConnections, 20000},
-		{"limits.imap_idle", l.IMAPIdle, 31 * time.Minute},
-		{"limits.pop3_idle", l.POP3Idle, 10 * time.Minute},
-		{"limits.backend_connect", l.BackendConnect, 10 * time.Second},
-		{"limits.backend_login", l.BackendLogin, 15 * time.Second},
-		{"limits.keepalive", l.Keepalive, 60 * time.Second},
-		{"shutdown.drain", c.Shutdown.Drain, 30 * time.Second},
-		{"log.format", c.Log.Format, "text"},
-		{"log.level", c.Log.Level, "info"},
+	if got, want := c.Listeners[0].Name, "imap-implicit-993"; got != want {
+		t.Errorf("listeners[0].name: got %q, want %q", got, want)
 	}
-	for _, ck := range checks {
-		if ck.got != ck.want {
-			t.Errorf("%s: got %v, want %v", ck.name, ck.got, ck.want)
-		}
+	want := Config{TLS: TLS{Certificates: c.TLS.Certificates}, Listeners: c.Listeners}
+	if !reflect.DeepEqual(*c, want) {
+		t.Errorf("got %+v, want everything but the certificates and the listener zero", *c)
 	}
 }
 
@@ -127,19 +108,33 @@ func TestValidationErrors(t *testing.T) {
   line_length: 100
   commands: -1
   idle: -1s
-  imap_idle: 5m
+  imap_idle: 29m
   pop3_idle: 1m
 `, []string{
 			"limits.line_length: 100 is too short",
-			"limits.commands: must be positive",
-			"limits.idle: must be positive",
-			"limits.imap_idle: 5m0s is below 31m0s",
-			"limits.pop3_idle: 1m0s is below 10m0s",
+			"limits.commands: must not be negative: set a positive value, or leave it out (or 0) for the default",
+			"limits.idle: must not be negative",
+			"limits.imap_idle: 29m0s is below 30 minutes, the least RFC 9051 section 5.4 allows",
+			"limits.pop3_idle: 1m0s is below 10 minutes, the least RFC 1939 section 3 allows",
 		}},
-		{"log and shutdown", tls + oneListener + "log: {format: xml, level: loud}\nshutdown: {drain: -1s}\n", []string{
+		{"guard", tls + oneListener + `guard:
+  ipv4_prefix: 7
+  base_delay: 10s
+  max_delay: 5s
+  half_life: -1m
+  failures_per_connection: -1
+  block: {failures: 1001}
+`, []string{
+			"guard.ipv4_prefix: 7 is not between 8 and 32",
+			"guard.max_delay: 5s is below base_delay 10s: raise max_delay or lower base_delay",
+			"guard.half_life: must not be negative",
+			"guard.failures_per_connection: must not be negative",
+			"guard.block.failures: 1001 is over 1000",
+		}},
+		{"log and relay", tls + oneListener + "log: {format: xml, level: loud}\nrelay: {mode: fast}\n", []string{
 			`log.format: "xml" is not text or json`,
 			`log.level: "loud" is not debug, info, warn or error`,
-			"shutdown.drain: must not be negative",
+			`relay.mode: "fast" is neither optimized nor standard`,
 		}},
 		{"two documents", tls + oneListener + "---\nlog: {}\n", []string{"more than one YAML document"}},
 	}
@@ -155,6 +150,29 @@ func TestValidationErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOffAndRFCMinimums: a negative value turns off the limits that can be
+// off, and the post-login idle limits may be set to their RFCs' minimums.
+func TestOffAndRFCMinimums(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte(certYAML(t) + oneListener + `limits:
+  max_connections: -1
+  keepalive: -1s
+  connections_per_network: -1
+  handshakes_per_minute: -1
+  imap_idle: 30m
+  pop3_idle: 10m
+guard:
+  logins_in_flight: -1
+  block: {failures: -1}
+  user: {failures: -1}
+shutdown: {drain: -1s}
+relay: {mode: standard}
+`))
+	if err != nil {
+		t.Errorf("got %v, want these accepted", err)
 	}
 }
 

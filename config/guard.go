@@ -8,56 +8,43 @@ import (
 	"time"
 )
 
-// Guard defaults. README.md's configuration reference lists them too.
-const (
-	DefaultIPv4Prefix            = 32
-	DefaultIPv6Prefix            = 64
-	DefaultBaseDelay             = 2 * time.Second
-	DefaultMaxDelay              = 15 * time.Second
-	DefaultHalfLife              = 10 * time.Minute
-	DefaultFailuresPerConnection = 3
-	DefaultBlockFailures         = 20
-	DefaultBlockWindow           = 10 * time.Minute
-	DefaultBlockDuration         = 15 * time.Minute
-	DefaultUserFailures          = 10
-	DefaultUserMaxDelay          = 5 * time.Second
-	DefaultLoginsInFlight        = 5
-	DefaultConnsPerNetwork       = 200
-	DefaultHandshakesPerMinute   = 300
-)
-
 // Guard slows and stops password guessing, by client network and by user.
+// Zero means package guard's default, named on each field (proxy's for
+// failures_per_connection); a negative count turns its rule off where the
+// field says so and is an error elsewhere.
 type Guard struct {
-	// Enabled turns the guard on (default true).
+	// Enabled turns the guard on; absent means on.
 	Enabled *bool `yaml:"enabled"`
 	// Trusted networks (webmail, monitoring) are exempt from the guard and
 	// from the per-network limits. CIDRs; a bare address is one host.
 	Trusted []string `yaml:"trusted"`
-	// IPv4Prefix and IPv6Prefix group client addresses into networks;
-	// defaults 32 and 64.
+	// IPv4Prefix and IPv6Prefix group client addresses into networks
+	// (zero: guard.DefaultIPv4Prefix, guard.DefaultIPv6Prefix).
 	IPv4Prefix int `yaml:"ipv4_prefix"`
 	IPv6Prefix int `yaml:"ipv6_prefix"`
 	// BaseDelay is the first failed login's penalty for its network,
-	// doubling with each failure up to MaxDelay; defaults 2s and 15s.
+	// doubling with each failure up to MaxDelay (zero:
+	// guard.DefaultBaseDelay, guard.DefaultMaxDelay).
 	BaseDelay time.Duration `yaml:"base_delay"`
 	MaxDelay  time.Duration `yaml:"max_delay"`
-	// HalfLife is how fast a network's penalty fades; default 10m. A
-	// successful login halves it too.
+	// HalfLife is how fast a network's penalty fades (zero:
+	// guard.DefaultHalfLife). A successful login halves it too.
 	HalfLife time.Duration `yaml:"half_life"`
 	// FailuresPerConnection is how many refused logins one connection
-	// gets before BYE / -ERR and a close; default 3.
+	// gets before BYE / -ERR and a close (zero: proxy.DefaultAuthFailures).
 	FailuresPerConnection int `yaml:"failures_per_connection"`
 	// Block blocks a network with too many failures.
 	Block GuardBlock `yaml:"block"`
 	// User slows down a user name failing from many networks.
 	User GuardUser `yaml:"user"`
-	// LoginsInFlight caps a network's logins waiting or at the backend;
-	// default 5.
+	// LoginsInFlight caps a network's logins waiting or at the backend
+	// (zero: guard.DefaultLoginsInFlight; negative: no cap).
 	LoginsInFlight int `yaml:"logins_in_flight"`
 }
 
 // GuardBlock blocks a network after Failures failed logins within Window,
-// for Duration; defaults 20, 10m and 15m.
+// for Duration (zero: guard.DefaultBlockFailures, DefaultBlockWindow,
+// DefaultBlockDuration; a negative Failures never blocks).
 type GuardBlock struct {
 	Failures int           `yaml:"failures"`
 	Window   time.Duration `yaml:"window"`
@@ -65,8 +52,9 @@ type GuardBlock struct {
 }
 
 // GuardUser delays logins for a user name that failed from Failures
-// different networks within block.window, by up to MaxDelay; defaults 10
-// and 5s. It never locks the user out.
+// different networks within block.window, by up to MaxDelay (zero:
+// guard.DefaultUserFailures, DefaultUserMaxDelay; a negative Failures
+// turns it off). It never locks the user out.
 type GuardUser struct {
 	Failures int           `yaml:"failures"`
 	MaxDelay time.Duration `yaml:"max_delay"`
@@ -90,28 +78,15 @@ type Admin struct {
 // GuardEnabled reports whether the guard runs.
 func (g Guard) GuardEnabled() bool { return g.Enabled == nil || *g.Enabled }
 
-func (g *Guard) applyDefaults() {
-	setInt(&g.IPv4Prefix, DefaultIPv4Prefix)
-	setInt(&g.IPv6Prefix, DefaultIPv6Prefix)
-	setDur(&g.BaseDelay, DefaultBaseDelay)
-	setDur(&g.MaxDelay, DefaultMaxDelay)
-	setDur(&g.HalfLife, DefaultHalfLife)
-	setInt(&g.FailuresPerConnection, DefaultFailuresPerConnection)
-	setInt(&g.Block.Failures, DefaultBlockFailures)
-	setDur(&g.Block.Window, DefaultBlockWindow)
-	setDur(&g.Block.Duration, DefaultBlockDuration)
-	setInt(&g.User.Failures, DefaultUserFailures)
-	setDur(&g.User.MaxDelay, DefaultUserMaxDelay)
-	setInt(&g.LoginsInFlight, DefaultLoginsInFlight)
-}
-
+// validateGuard checks the guard settings that are set: zero means the
+// default, which package guard checks itself.
 func (c *Config) validateGuard(p *problems) {
 	g := c.Guard
 	checkPrefixes(p, "guard.trusted", g.Trusted)
-	if g.IPv4Prefix < 8 || g.IPv4Prefix > 32 {
+	if g.IPv4Prefix != 0 && (g.IPv4Prefix < 8 || g.IPv4Prefix > 32) {
 		p.add("guard.ipv4_prefix", "%d is not between 8 and 32", g.IPv4Prefix)
 	}
-	if g.IPv6Prefix < 16 || g.IPv6Prefix > 128 {
+	if g.IPv6Prefix != 0 && (g.IPv6Prefix < 16 || g.IPv6Prefix > 128) {
 		p.add("guard.ipv6_prefix", "%d is not between 16 and 128", g.IPv6Prefix)
 	}
 	for _, f := range []struct {
@@ -122,32 +97,30 @@ func (c *Config) validateGuard(p *problems) {
 		{"block.window", g.Block.Window}, {"block.duration", g.Block.Duration}, {"user.max_delay", g.User.MaxDelay},
 	} {
 		if f.v < 0 {
-			p.add("guard."+f.key, "must be positive")
+			p.add("guard."+f.key, notNegative)
 		}
 	}
-	if g.MaxDelay < g.BaseDelay {
-		p.add("guard.max_delay", "%v is below base_delay %v", g.MaxDelay, g.BaseDelay)
-	}
-	if g.MaxDelay > time.Minute {
-		p.add("guard.max_delay", "%v is over a minute: mail apps time out and retry, which looks like more failures", g.MaxDelay)
+	if g.BaseDelay > 0 && g.MaxDelay > 0 && g.MaxDelay < g.BaseDelay {
+		p.add("guard.max_delay", "%v is below base_delay %v: raise max_delay or lower base_delay", g.MaxDelay, g.BaseDelay)
 	}
 	for _, f := range []struct {
 		key string
-		v   int
-	}{
-		{"failures_per_connection", g.FailuresPerConnection}, {"block.failures", g.Block.Failures},
-		{"user.failures", g.User.Failures}, {"logins_in_flight", g.LoginsInFlight},
-	} {
-		if f.v < 0 {
-			p.add("guard."+f.key, "must be positive")
+		v   time.Duration
+	}{{"base_delay", g.BaseDelay}, {"max_delay", g.MaxDelay}} {
+		if f.v > time.Minute {
+			p.add("guard."+f.key, "%v is over a minute: mail apps time out and retry, which looks like more failures", f.v)
 		}
+	}
+	if g.FailuresPerConnection < 0 {
+		p.add("guard.failures_per_connection", notNegative)
 	}
 	for _, f := range []struct {
 		key string
 		v   int
 	}{{"block.failures", g.Block.Failures}, {"user.failures", g.User.Failures}} {
 		if f.v > 1000 {
-			p.add("guard."+f.key, "%d is over 1000 (the guard keeps that many failure times per network)", f.v)
+			p.add("guard."+f.key, "%d is over 1000 (the guard keeps that many failure times per network): lower it, "+
+				"or set a negative value to turn the rule off", f.v)
 		}
 	}
 }

@@ -27,25 +27,31 @@ func (c *Config) Validate() error {
 	c.validateLimits(&p)
 	c.validateGuard(&p)
 	c.validateAccess(&p)
-	if c.Shutdown.Drain < 0 {
-		p.add("shutdown.drain", "must not be negative")
+	switch c.Relay.Mode {
+	case "", "optimized", "standard":
+	default:
+		p.add("relay.mode", "%q is neither optimized nor standard: use standard for the plain goroutine-per-direction relay, "+
+			"or leave the key out for the default", c.Relay.Mode)
 	}
 	switch c.Log.Format {
-	case "text", "json":
+	case "", "text", "json":
 	default:
 		p.add("log.format", "%q is not text or json", c.Log.Format)
 	}
 	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
+	case "", "debug", "info", "warn", "error":
 	default:
 		p.add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}
 	return errors.Join(p...)
 }
 
+// notNegative is the problem of a negative value where no "off" exists.
+const notNegative = "must not be negative: set a positive value, or leave it out (or 0) for the default"
+
 func (c *Config) validateTLS(p *problems) {
 	switch c.TLS.MinVersion {
-	case "1.2", "1.3":
+	case "", "1.2", "1.3":
 	default:
 		p.add("tls.min_version", "%q refused: mailfront speaks TLS 1.2 and 1.3 only (use \"1.2\" or \"1.3\")", c.TLS.MinVersion)
 	}
@@ -100,7 +106,7 @@ func (c *Config) validateListeners(p *problems) {
 			p.add(path+".backend", "%v", err)
 		}
 		if l.MaxConnections < 0 {
-			p.add(path+".max_connections", "must not be negative")
+			p.add(path+".max_connections", "must not be negative: 0 (or leaving it out) means no cap of its own")
 		}
 		if j, dup := names[l.Name]; dup {
 			p.add(path+".name", "%q is also the name of listeners[%d]", l.Name, j)
@@ -141,6 +147,17 @@ func checkBackend(b string) error {
 	return nil
 }
 
+// RFC minimums of the post-login idle limits: checks, not defaults (the
+// defaults are imap.IdleTimeout and pop3.IdleTimeout).
+const (
+	rfc9051MinIdle = 30 * time.Minute // RFC 9051 section 5.4: at least 30 minutes
+	rfc1939MinIdle = 10 * time.Minute // RFC 1939 section 3: at least 10 minutes
+)
+
+// validateLimits checks the limits that are set; zero means the default,
+// and a negative value is an error except where it turns a limit off
+// (max_connections, keepalive, connections_per_network,
+// handshakes_per_minute).
 func (c *Config) validateLimits(p *problems) {
 	l := c.Limits
 	ints := []struct {
@@ -148,12 +165,11 @@ func (c *Config) validateLimits(p *problems) {
 		v   int
 	}{
 		{"line_length", l.LineLength}, {"literal_size", l.LiteralSize}, {"commands", l.Commands},
-		{"invalid_commands", l.InvalidCommands}, {"max_connections", l.MaxConnections},
-		{"connections_per_network", l.ConnectionsPerNetwork}, {"handshakes_per_minute", l.HandshakesPerMinute},
+		{"invalid_commands", l.InvalidCommands},
 	}
 	for _, f := range ints {
 		if f.v < 0 {
-			p.add("limits."+f.key, "must be positive")
+			p.add("limits."+f.key, notNegative)
 		}
 	}
 	if l.LineLength > 0 && l.LineLength < 512 {
@@ -164,17 +180,17 @@ func (c *Config) validateLimits(p *problems) {
 		v   time.Duration
 	}{
 		{"idle", l.Idle}, {"total", l.Total}, {"handshake", l.Handshake},
-		{"backend_connect", l.BackendConnect}, {"backend_login", l.BackendLogin}, {"keepalive", l.Keepalive},
+		{"backend_connect", l.BackendConnect}, {"backend_login", l.BackendLogin},
 	}
 	for _, f := range durs {
 		if f.v < 0 {
-			p.add("limits."+f.key, "must be positive")
+			p.add("limits."+f.key, notNegative)
 		}
 	}
-	if l.IMAPIdle < MinIMAPIdle {
-		p.add("limits.imap_idle", "%v is below %v (RFC 9051 section 5.4: at least 30 minutes)", l.IMAPIdle, MinIMAPIdle)
+	if l.IMAPIdle != 0 && l.IMAPIdle < rfc9051MinIdle {
+		p.add("limits.imap_idle", "%v is below 30 minutes, the least RFC 9051 section 5.4 allows: raise it, or leave it out for the default", l.IMAPIdle)
 	}
-	if l.POP3Idle < MinPOP3Idle {
-		p.add("limits.pop3_idle", "%v is below %v (RFC 1939 section 3)", l.POP3Idle, MinPOP3Idle)
+	if l.POP3Idle != 0 && l.POP3Idle < rfc1939MinIdle {
+		p.add("limits.pop3_idle", "%v is below 10 minutes, the least RFC 1939 section 3 allows: raise it, or leave it out for the default", l.POP3Idle)
 	}
 }

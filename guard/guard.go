@@ -45,7 +45,7 @@ type listenerRules struct {
 
 // New checks opts, fills in its defaults and makes a Guard.
 func New(opts Options) (*Guard, error) {
-	o, err := opts.withDefaults()
+	o, err := opts.WithDefaults()
 	if err != nil {
 		return nil, err
 	}

@@ -26,8 +26,9 @@ const (
 )
 
 // guardYAML is TestGuard's guard: every default but the delays, the
-// block threshold and logins_in_flight (the default 5 would refuse 15 of
-// the 20 at once: TestHydra sees that cap at work).
+// block threshold and logins_in_flight, set here because the test relies
+// on all 20 parallel logins being let in (the default, 32, would do as
+// well, but the test must not depend on it).
 var guardYAML = fmt.Sprintf(`guard:
   base_delay: %v
   max_delay: %v

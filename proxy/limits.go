@@ -2,21 +2,25 @@ package proxy
 
 import "time"
 
-// Limits bound one client's pre-authentication phase. Zero values mean the
-// defaults in defaults.go.
+// Limits bound one client's pre-authentication phase. A zero field means
+// the default named on it (defaults.go); these are hard limits on input,
+// so none can be turned off, and a negative value means the default too
+// (the configuration refuses one).
 type Limits struct {
-	Line            int           // longest command line, bytes (CRLF excluded)
-	Literal         int           // largest literal, bytes
-	Commands        int           // commands per connection before login
-	InvalidCommands int           // rejected commands before the connection is closed
-	Idle            time.Duration // longest silence before login
-	Total           time.Duration // longest pre-login phase
-	Handshake       time.Duration // longest TLS handshake
-	Write           time.Duration // longest blocked write
-	AuthFailures    int           // refused logins before the connection is closed
+	Line            int           // longest command line, bytes, CRLF excluded (default DefaultLine)
+	Literal         int           // largest literal, bytes (default DefaultLiteral)
+	Commands        int           // commands per connection before login (default DefaultCommands)
+	InvalidCommands int           // rejected commands before the connection is closed (default DefaultInvalidCommands)
+	Idle            time.Duration // longest silence before login (default DefaultIdle)
+	Total           time.Duration // longest pre-login phase (default DefaultTotal)
+	Handshake       time.Duration // longest TLS handshake (default DefaultHandshake)
+	Write           time.Duration // longest blocked write (default DefaultWrite)
+	AuthFailures    int           // refused logins before the connection is closed (default DefaultAuthFailures)
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with every zero (or negative) field set to its
+// default: the limits NewConn puts in force.
+func (l Limits) WithDefaults() Limits {
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -39,5 +43,5 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// WithDefaults returns l with every zero field set to its default.
-func (l Limits) WithDefaults() Limits { return l.withDefaults() }
+// withDefaults is WithDefaults, for NewConn.
+func (l Limits) withDefaults() Limits { return l.WithDefaults() }

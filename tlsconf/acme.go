@@ -20,7 +20,10 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 )
 
-// LetsEncrypt is the default ACME directory.
+// LetsEncrypt is the default ACME directory (ACME.CA): Let's Encrypt's
+// production CA, free, trusted by every mail app, and the CA certmagic
+// knows best (it falls back to the staging CA to check a challenge after a
+// failure, sparing the production rate limits).
 const LetsEncrypt = certmagic.LetsEncryptProductionCA
 
 // ACME configures certificates obtained and renewed from an ACME CA
@@ -31,7 +34,7 @@ type ACME struct {
 	Domains []string
 	// Email is the account contact. Configuring it agrees to the CA's terms.
 	Email string
-	// CA is the directory URL; default Let's Encrypt production.
+	// CA is the directory URL; default (empty) LetsEncrypt.
 	CA string
 	// CARoots are trusted for the CA's own HTTPS; nil means the system roots.
 	CARoots *x509.CertPool
@@ -39,7 +42,8 @@ type ACME struct {
 	// section 7.3.4); both empty means none.
 	EABKeyID, EABMACKey string
 	// Storage is certmagic's directory: accounts, keys, certificates and
-	// locks. Instances sharing it order each name once.
+	// locks. Instances sharing it order each name once. Required: where a
+	// process keeps its state is its command's business.
 	Storage string
 	// HTTPAddress serves http-01 (RFC 8555 section 8.3); "" disables it.
 	HTTPAddress string
@@ -58,6 +62,15 @@ type ACME struct {
 	// RetryMin and RetryMax bound the backoff between attempts to obtain
 	// the first certificates; defaults 5s and 10m.
 	RetryMin, RetryMax time.Duration
+}
+
+// WithDefaults returns a with its zero values resolved as the ACME
+// manager resolves them.
+func (a ACME) WithDefaults() ACME {
+	if a.CA == "" {
+		a.CA = LetsEncrypt
+	}
+	return a
 }
 
 func (a *ACME) check() error {
@@ -102,6 +115,7 @@ type acmeManager struct {
 }
 
 func newACME(opts ACME, log *slog.Logger) (*acmeManager, error) {
+	opts = opts.WithDefaults()
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
@@ -130,9 +144,6 @@ func newACME(opts ACME, log *slog.Logger) (*acmeManager, error) {
 		DisableTLSALPNChallenge: opts.TLSALPNAddress == "",
 		DNS01Solver:             opts.DNS,
 		Logger:                  zl,
-	}
-	if tmpl.CA == "" {
-		tmpl.CA = LetsEncrypt // certmagic then checks challenges on the staging CA after a failure
 	}
 	if opts.EABKeyID != "" {
 		tmpl.ExternalAccount = &acme.EAB{KeyID: opts.EABKeyID, MACKey: opts.EABMACKey}

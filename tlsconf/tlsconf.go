@@ -24,6 +24,11 @@ var tls12Suites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
+// DefaultMinVersion is the lowest TLS version offered unless Options says
+// TLS 1.3: RFC 8996 retired TLS 1.0 and 1.1, and RFC 9325 section 3.1.1
+// still asks servers to take TLS 1.2, which every mail app in use speaks.
+const DefaultMinVersion = tls.VersionTLS12
+
 // ErrMinVersion is returned for a minimum version below TLS 1.2.
 var ErrMinVersion = errors.New("tlsconf: minimum version below TLS 1.2")
 
@@ -35,7 +40,8 @@ type CertFile struct {
 
 // Options configure a Store. At least one of Certificates and ACME is set.
 type Options struct {
-	// MinVersion is tls.VersionTLS12 (the default when 0) or tls.VersionTLS13.
+	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13; default (0)
+	// DefaultMinVersion. Anything lower is refused.
 	MinVersion uint16
 	// Certificates are loaded in order; the first is the default.
 	Certificates []CertFile
@@ -73,9 +79,23 @@ func (s *Store) tellReload(err error) {
 	}
 }
 
+// WithDefaults returns o with its zero values resolved as New resolves
+// them: MinVersion and, when set, a copy of ACME with its own defaults.
+func (o Options) WithDefaults() Options {
+	if o.MinVersion == 0 {
+		o.MinVersion = DefaultMinVersion
+	}
+	if o.ACME != nil {
+		a := o.ACME.WithDefaults()
+		o.ACME = &a
+	}
+	return o
+}
+
 // New loads every certificate file and prepares ACME without contacting
 // the CA; Start obtains the ACME certificates. Errors name the file.
 func New(opts Options) (*Store, error) {
+	opts = opts.WithDefaults()
 	s, err := newStore(opts.MinVersion, opts.Log, opts.Now)
 	if err != nil {
 		return nil, err
@@ -127,8 +147,8 @@ func (s *Store) Close() {
 
 // NewWithCertificates is a Store over fixed certificates (the demo, tests).
 // It panics on a version below TLS 1.2 or an unparsable certificate.
-func NewWithCertificates(min uint16, certs ...tls.Certificate) *Store {
-	s, err := newStore(min, nil, nil)
+func NewWithCertificates(minVersion uint16, certs ...tls.Certificate) *Store {
+	s, err := newStore(minVersion, nil, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -143,11 +163,11 @@ func NewWithCertificates(min uint16, certs ...tls.Certificate) *Store {
 	return s
 }
 
-func newStore(min uint16, log *slog.Logger, now func() time.Time) (*Store, error) {
-	if min == 0 {
-		min = tls.VersionTLS12
+func newStore(minVersion uint16, log *slog.Logger, now func() time.Time) (*Store, error) {
+	if minVersion == 0 {
+		minVersion = DefaultMinVersion
 	}
-	if min < tls.VersionTLS12 {
+	if minVersion < tls.VersionTLS12 {
 		return nil, ErrMinVersion
 	}
 	if log == nil {
@@ -156,7 +176,7 @@ func newStore(min uint16, log *slog.Logger, now func() time.Time) (*Store, error
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{min: min, log: log, now: now}, nil
+	return &Store{min: minVersion, log: log, now: now}, nil
 }
 
 // Reload re-reads every certificate file. On any failure the certificates

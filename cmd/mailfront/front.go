@@ -40,47 +40,27 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 			return nil, err
 		}
 	}
-	lim := cfg.Limits
-	limits := proxy.Limits{
-		Line:            lim.LineLength,
-		Literal:         lim.LiteralSize,
-		Commands:        lim.Commands,
-		InvalidCommands: lim.InvalidCommands,
-		Idle:            lim.Idle,
-		Total:           lim.Total,
-		Handshake:       lim.Handshake,
-	}
-	limits.AuthFailures = cfg.Guard.FailuresPerConnection
+	limits := proxyLimits(cfg)
 	gd, gate, err := newGate(cfg, log)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	srv := &proxy.Server{Log: log, MaxConns: lim.MaxConnections, Drain: cfg.Shutdown.Drain, Gate: gate}
+	srv := newServer(cfg, log, gate)
 	var m *metrics.Metrics
 	var reg *prometheus.Registry
 	if cfg.Admin != nil {
 		m, reg = newMetrics(store, gd)
 		srv.Observer = m
 	}
-	ends := newBackends(lim, log, m)
+	ends := newBackends(cfg.Limits, log, m)
 	for _, l := range cfg.Listeners {
 		_, h := ends.get(l.Protocol, l.Backend)
-		pl := &proxy.Listener{
-			Name:      l.Name,
-			Protocol:  l.Protocol,
-			Address:   l.Address,
-			Mode:      proxy.Implicit,
-			TLS:       store.Config(l.Protocol),
-			Handler:   h,
-			Limits:    limits,
-			MaxConns:  l.MaxConnections,
-			Keepalive: lim.Keepalive,
-		}
-		if l.TLS == "starttls" {
-			pl.Mode = proxy.STARTTLS
+		pl := newListener(cfg, l, limits)
+		pl.TLS = store.Config(l.Protocol)
+		pl.Handler = h
+		if pl.Mode == proxy.STARTTLS {
 			pl.Refuse = h.Refuse
-			pl.PlaintextRefusal = l.PlaintextRefusal
 		}
 		if m != nil {
 			m.AddListener(l.Name, l.Protocol)
@@ -95,7 +75,7 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		return nil, err
 	}
 	ends.watch(ctx)
-	f := &front{srv: srv, store: store, log: log, drain: cfg.Shutdown.Drain, stopWatch: stopWatch}
+	f := &front{srv: srv, store: store, log: log, drain: proxy.EffectiveDrain(cfg.Shutdown.Drain), stopWatch: stopWatch}
 	if cfg.Admin != nil {
 		if f.admin, err = startAdmin(cfg, reg, gd, store, ends, log); err != nil {
 			f.stop(context.Background())
@@ -139,30 +119,25 @@ func (b *backends) get(protocol, address string) (*proxy.Backend, watcher) {
 	if h, ok := b.handlers[key]; ok {
 		return b.byKey[key], h
 	}
-	be := &proxy.Backend{
-		Address:   address,
-		Connect:   b.lim.BackendConnect,
-		Login:     b.lim.BackendLogin,
-		Keepalive: b.lim.Keepalive,
-	}
+	be := newBackend(b.lim, address)
 	if m := b.metrics; m != nil {
 		be.DialFailed = func() { m.BackendDialFailed(protocol) }
 	}
 	log := b.log.With("protocol", protocol)
 	var h watcher
 	if protocol == "pop3" {
-		h = pop3.New(pop3.Options{Backend: be, Idle: b.lim.POP3Idle, Log: log})
+		h = pop3.New(pop3Options(b.lim, be, log))
 	} else {
-		h = imap.New(imap.Options{Backend: be, Idle: b.lim.IMAPIdle, Log: log})
+		h = imap.New(imapOptions(b.lim, be, log))
 	}
 	b.byKey[key], b.handlers[key] = be, h
 	return be, h
 }
 
 // probe runs every handler's first probe at once and waits for them, at
-// most for max. Failures are left to the watchers to report.
-func (b *backends) probe(ctx context.Context, max time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, max)
+// most for limit. Failures are left to the watchers to report.
+func (b *backends) probe(ctx context.Context, limit time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, h := range b.handlers {

@@ -15,32 +15,7 @@ import (
 // always runs for the access lists and per-network limits; with
 // guard.enabled false, logins pass through it untouched.
 func newGate(cfg *config.Config, log *slog.Logger) (*guard.Guard, proxy.Gate, error) {
-	g := cfg.Guard
-	opts := guard.Options{
-		Log:                 log.With("component", "guard"),
-		IPv4Prefix:          g.IPv4Prefix,
-		IPv6Prefix:          g.IPv6Prefix,
-		Trusted:             config.ParsePrefixes(g.Trusted),
-		Allow:               config.ParsePrefixes(cfg.Access.Allow),
-		Deny:                config.ParsePrefixes(cfg.Access.Deny),
-		ListenerAllow:       map[string][]netip.Prefix{},
-		ListenerDeny:        map[string][]netip.Prefix{},
-		BaseDelay:           g.BaseDelay,
-		MaxDelay:            g.MaxDelay,
-		HalfLife:            g.HalfLife,
-		BlockFailures:       g.Block.Failures,
-		BlockWindow:         g.Block.Window,
-		BlockDuration:       g.Block.Duration,
-		UserFailures:        g.User.Failures,
-		UserMaxDelay:        g.User.MaxDelay,
-		LoginsInFlight:      g.LoginsInFlight,
-		ConnsPerNetwork:     cfg.Limits.ConnectionsPerNetwork,
-		HandshakesPerMinute: cfg.Limits.HandshakesPerMinute,
-	}
-	for _, l := range cfg.Listeners {
-		opts.ListenerAllow[l.Name] = config.ParsePrefixes(l.Allow)
-		opts.ListenerDeny[l.Name] = config.ParsePrefixes(l.Deny)
-	}
+	opts := guardOptions(cfg, log)
 	gd, err := guard.New(opts)
 	if err != nil {
 		return nil, nil, err
@@ -48,7 +23,7 @@ func newGate(cfg *config.Config, log *slog.Logger) (*guard.Guard, proxy.Gate, er
 	for _, l := range cfg.Listeners {
 		gd.SetImplicit(l.Name, l.TLS == "implicit")
 	}
-	if !g.GuardEnabled() {
+	if !cfg.Guard.GuardEnabled() {
 		return gd, connectionsOnly{gd}, nil
 	}
 	return gd, gd, nil

@@ -2,7 +2,8 @@
 // servers: "run" loads the configuration, wires it into the packages'
 // options, starts the listeners and waits for signals (SIGHUP reloads the
 // certificate files; SIGTERM and SIGINT shut down gracefully); "validate"
-// checks a configuration and lists every problem; "demo" runs in-memory
+// checks a configuration and lists every problem, and with --effective
+// prints every setting's value in force; "demo" runs in-memory
 // backends with mailfront in front of them on loopback; "version" prints
 // the build's version.
 //
@@ -22,6 +23,7 @@ const usage = `mailfront: a TLS front for plaintext IMAP and POP3 servers
 Usage:
   mailfront run --config FILE        run the proxy
   mailfront validate --config FILE   check a configuration file and list every problem
+      [--effective]                  then print every setting's value in force, set or default
   mailfront demo                     run a self-contained demo on loopback
   mailfront version                  print the version
 

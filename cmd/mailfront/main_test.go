@@ -14,82 +14,44 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mailfront/mailfront/internal/imapmem"
+	"github.com/mailfront/mailfront/internal/logtest"
 	"github.com/mailfront/mailfront/internal/testpki"
 )
 
-// logLines collects the JSON log lines of an in-process mailfront and lets a
-// test wait for one (the log is the signal: no sleeps).
+// logLines are the JSON log lines of an in-process mailfront, captured by
+// logtest: a test waits for one (the log is the signal: no sleeps) and
+// reads its attributes.
 type logLines struct {
-	t    *testing.T
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	seen []map[string]any
-	cond *sync.Cond
+	*logtest.Recorder
+	t *testing.T
 }
 
-func newLogLines(t *testing.T) *logLines {
-	l := &logLines{t: t}
-	l.cond = sync.NewCond(&l.mu)
-	return l
-}
+func newLogLines(t *testing.T) *logLines { return &logLines{logtest.New(t, slog.LevelDebug), t} }
 
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	for {
-		line, err := l.buf.ReadString('\n')
-		if err != nil {
-			l.buf.WriteString(line)
-			break
-		}
-		l.t.Log(strings.TrimSpace(line))
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil {
-			l.seen = append(l.seen, m)
-		}
-	}
-	l.cond.Broadcast()
-	return len(p), nil
-}
+// msgIs is the part of a JSON line that says its msg is msg.
+func msgIs(msg string) string { return `"msg":` + strconv.Quote(msg) }
 
-// wait returns the n-th (1-based) line whose msg is msg, waiting up to 10 s.
+// wait returns the n-th (1-based) line whose msg is msg, parsed.
 func (l *logLines) wait(msg string, n int) map[string]any {
 	l.t.Helper()
-	timer := time.AfterFunc(10*time.Second, func() { l.mu.Lock(); l.cond.Broadcast(); l.mu.Unlock() })
-	defer timer.Stop()
-	deadline := time.Now().Add(10 * time.Second)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for {
-		count := 0
-		for _, m := range l.seen {
-			if m["msg"] == msg {
-				if count++; count == n {
-					return m
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("no log line %q (#%d) within 10s", msg, n)
-		}
-		l.cond.Wait()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(l.Wait(n, msgIs(msg))), &m); err != nil {
+		l.t.Fatalf("log line %q (#%d) is not JSON: %v", msg, n, err)
 	}
+	return m
 }
 
 // index is the position of the first line with msg among those seen, or -1.
 func (l *logLines) index(msg string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, m := range l.seen {
-		if m["msg"] == msg {
+	for i, line := range l.Lines() {
+		if strings.Contains(line, msgIs(msg)) {
 			return i
 		}
 	}
@@ -334,7 +296,7 @@ func TestCommandLine(t *testing.T) {
 // The demo serves a TLS login and refuses a plaintext one.
 func TestDemo(t *testing.T) {
 	logs := newLogLines(t)
-	d, err := startDemo(slogJSON(logs))
+	d, err := startDemo(logs.JSONLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,5 +335,3 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("got %q, want NO [PRIVACYREQUIRED]", line)
 	}
 }
-
-func slogJSON(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }

@@ -95,19 +95,6 @@ func startStore(store *tlsconf.Store, sig <-chan os.Signal, log *slog.Logger) (s
 	}
 }
 
-// newLogger builds the process logger from the log section.
-func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", c.Level, err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
-}
-
 // signals delivers SIGHUP, SIGINT and SIGTERM.
 func signals() chan os.Signal {
 	ch := make(chan os.Signal, 4)
