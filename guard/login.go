@@ -112,7 +112,7 @@ func (a *attempt) done(r proxy.LoginResult) time.Duration {
 		return 0
 	case proxy.LoginFailed:
 		return a.failed(now)
-	default: // backend trouble is not the client's
+	default: // backend trouble and a busy mailbox are not the client's
 		a.leave()
 		return 0
 	}
@@ -140,9 +140,9 @@ func (a *attempt) failed(now int64) time.Duration {
 	s := a.e.shard
 	s.mu.Lock()
 	a.e.val.inflight--
-	e, n, ended := a.e, &a.e.val, false
-	if !e.live { // evicted while at the backend: charge the network's new entry
-		e, n, ended = g.lookup(s, a.key, &clock{t: now, read: true})
+	n, ended := &a.e.val, false
+	if !a.e.live { // evicted while at the backend: charge the network's new entry
+		_, n, ended = g.lookup(s, a.key, &clock{t: now, read: true})
 	}
 	n.decay(now, g.halfLife)
 	delay := penalty(n.score, g.base, g.maxDelay)

@@ -29,13 +29,5 @@ func (r *times) since(from int64) int {
 	return n
 }
 
-// latest is the most recent event time, or false with none.
-func (r *times) latest() (int64, bool) {
-	if len(r.t) == 0 {
-		return 0, false
-	}
-	return r.t[(r.next+len(r.t)-1)%len(r.t)], true
-}
-
 // reset forgets every event and frees the ring.
 func (r *times) reset() { r.t, r.next = nil, 0 }

@@ -27,9 +27,7 @@ func (c credentials) Format(f fmt.State, _ rune) { fmt.Fprintf(f, "user %q", c.u
 // [PRIVACYREQUIRED] straight away, so the client never gets a continuation
 // to send a secret after, and the backend is never dialled.
 func refusePlaintextLogin(s *session, cmd *command) error {
-	s.ps.Outcome = proxy.OutcomePrivacyRequired
-	s.log.Info("plaintext login refused", "user", refusedUser(cmd), "command", cmd.name)
-	return no("PRIVACYREQUIRED", s.ps.RefusedPlaintext(plaintextRefusal))
+	return no("PRIVACYREQUIRED", s.ps.RefusePlaintext(cmd.name, refusedUser(cmd), plaintextRefusal))
 }
 
 // refusedUser is the user name in a refused plaintext login, when the
@@ -99,59 +97,26 @@ func cmdAuthenticate(s *session, cmd *command) error {
 
 // login logs cr in to the backend and, on success, answers the client with
 // the backend's post-login capabilities and prepares the hand-off. method
-// is the client's command, for the log.
+// is the client's command, for the log. Refusals (the backend's, the
+// guard's) come back as errors for reply.
 func (s *session) login(tag, method string, cr credentials) error {
-	finish, err := s.ps.BeginLogin(s.ctx, cr.user, cr.pass)
-	if err != nil {
-		return s.loginRefused(cr, err)
+	h, err := s.ps.Login(s.ctx, cr.user, cr.pass, method, s.h.Idle, func() (*proxy.Conn, string, proxy.LoginResult, error) {
+		be, caps, err := s.backendLogin(cr)
+		return be, loggedIn(tag, caps), loginResult(err), err
+	})
+	if h != nil {
+		s.state, s.handoff = stateLoggedIn, h
 	}
-	be, caps, err := s.backendLogin(cr)
-	if ferr := finish(loginResult(err)); ferr != nil {
-		if be != nil {
-			be.Close()
-		}
-		return ferr
-	}
-	if err != nil {
-		return s.loginFailed(cr, err)
-	}
-	line := tag + " OK Logged in\r\n"
-	if len(caps) > 0 {
-		line = tag + " OK [CAPABILITY " + strings.Join(caps, " ") + "] Logged in\r\n"
-	}
-	if err := s.conn.WriteString(line); err != nil {
-		be.Close()
-		return err
-	}
-	s.ps.User = cr.user
-	s.log.Info("login", "user", cr, "method", method)
-	s.state = stateLoggedIn
-	s.handoff = &proxy.Handoff{Backend: be, Idle: s.h.opts.Idle}
-	return nil
+	return err
 }
 
-// loginFailed turns a failed backend login into the client's answer. The
-// backend's own text never reaches the client. A refused password counts
-// towards maxAuthFailures; backend trouble does not (ARCHITECTURE.md invariant 8).
-func (s *session) loginFailed(cr credentials, err error) error {
-	switch {
-	case errors.Is(err, proxy.ErrShutdown):
-		return err
-	case errors.Is(err, errLoginRefused):
-		s.failures++
-		s.ps.Outcome = proxy.OutcomeAuthFailed
-		s.log.Info("login failed", "user", cr, "outcome", s.ps.Outcome, "failures", s.failures)
-		refusal := no("AUTHENTICATIONFAILED", "Authentication failed.")
-		if s.failures >= s.ps.Conn.Limits().AuthFailures {
-			refusal.then = bye("", "Too many authentication failures", proxy.OutcomeAuthFailed)
-		}
-		return refusal
+// loggedIn is the tagged OK to a login, with the backend's post-login
+// capabilities when it told them.
+func loggedIn(tag string, caps []string) string {
+	if len(caps) == 0 {
+		return tag + " OK Logged in\r\n"
 	}
-	// Not "login failed": fail2ban must never count backend trouble
-	// against the client.
-	s.ps.Outcome = proxy.OutcomeBackendDown
-	s.log.Warn("backend unavailable", "user", cr, "error", err.Error())
-	return no("UNAVAILABLE", "Backend unavailable")
+	return tag + " OK [CAPABILITY " + strings.Join(caps, " ") + "] Logged in\r\n"
 }
 
 // loginResult is the guard's view of a backend login's outcome.
@@ -163,18 +128,4 @@ func loginResult(err error) proxy.LoginResult {
 		return proxy.LoginFailed
 	}
 	return proxy.LoginBackendError
-}
-
-// loginRefused answers a login the guard would not let through: the
-// network is blocked or has too many logins in flight. The client is told
-// to come back later, and the connection ends.
-func (s *session) loginRefused(cr credentials, err error) error {
-	if errors.Is(err, proxy.ErrShutdown) {
-		return err
-	}
-	s.ps.Outcome = proxy.OutcomeRefused
-	s.log.Info("login refused by the guard", "user", cr)
-	r := no("UNAVAILABLE", "Too many login attempts from your network; try again later")
-	r.then = bye("UNAVAILABLE", "Try again later", proxy.OutcomeRefused)
-	return r
 }

@@ -14,6 +14,7 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 type step struct{ send, want string }
 
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	canonical := `mf1 LOGIN "alice" ` + quote(testPassword) + "\r\n"
 	tests := []struct {
 		name      string
@@ -101,6 +102,7 @@ func TestAuthenticate(t *testing.T) {
 // TestSASLLineBounded: a SASL response is one line, bounded by the line
 // limit like a command.
 func TestSASLLineBounded(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	w := e.implicitReady(t)
 	w.send("a AUTHENTICATE PLAIN\r\n")
@@ -112,6 +114,7 @@ func TestSASLLineBounded(t *testing.T) {
 }
 
 func TestLoginSyntax(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	tests := []struct{ send, want string }{
 		{"a LOGIN alice\r\n", "a BAD LOGIN takes a user name and a password"},

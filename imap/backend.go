@@ -28,7 +28,7 @@ type backendConn struct {
 // capabilities as the client may see them. Reads are bounded by the
 // backend's login timeout, and shutdown interrupts them.
 func (s *session) backendLogin(cr credentials) (*proxy.Conn, []string, error) {
-	c, err := s.h.opts.Backend.Open(s.ctx)
+	c, err := s.h.Backend.Open(s.ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -74,15 +74,15 @@ func (b *backendConn) preLoginCaps(h *Handler) ([]string, error) {
 		return nil, err
 	}
 	if caps == nil {
-		if caps = h.knownCaps(); caps != nil {
-			return caps, nil
+		if known, fresh := h.Caps.Fresh(); fresh {
+			return known, nil
 		}
 		if caps, err = b.capability(); err != nil {
 			return nil, err
 		}
 	}
 	if caps != nil {
-		h.learnCaps(caps)
+		h.Caps.Put(caps)
 	}
 	return caps, nil
 }

@@ -12,6 +12,7 @@ import (
 )
 
 func TestWrongPassword(t *testing.T) {
+	t.Parallel()
 	fb := startFake(t, nil)
 	e := startProxy(t, proxyConfig{Backend: fb.addr()})
 	w := e.implicitReady(t)
@@ -41,6 +42,7 @@ func TestWrongPassword(t *testing.T) {
 // [UNAVAILABLE] promptly, is not counted as a failed password, and logins
 // work again once it is back.
 func TestBackendDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +76,7 @@ func TestBackendDown(t *testing.T) {
 }
 
 func TestBackendUnusable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		greeting string
@@ -108,6 +111,7 @@ func TestBackendUnusable(t *testing.T) {
 }
 
 func TestBackendLoginDisabledUsesAuthenticatePlain(t *testing.T) {
+	t.Parallel()
 	for _, saslIR := range []bool{true, false} {
 		name := map[bool]string{true: "SASL-IR", false: "continuation"}[saslIR]
 		t.Run(name, func(t *testing.T) {
@@ -137,6 +141,7 @@ func TestBackendLoginDisabledUsesAuthenticatePlain(t *testing.T) {
 }
 
 func TestIDReplayedToBackend(t *testing.T) {
+	t.Parallel()
 	clientID := `i ID ("name" "Thunderbird" "version" "115.0" "x-originating-ip" "6.6.6.6" "os" NIL "vendor" {4}` + "\r\nMoz.)\r\n"
 	login := "a LOGIN alice " + quote(testPassword) + "\r\n"
 	tests := []struct {
@@ -170,6 +175,7 @@ func TestIDReplayedToBackend(t *testing.T) {
 // login reply, mailfront asks on the login connection itself, and uses what
 // it learnt for later sessions.
 func TestBackendCapabilityLearnt(t *testing.T) {
+	t.Parallel()
 	fb := startFake(t, func(fb *fakeBackend) {
 		fb.greeting = "* OK fake ready"
 		fb.preCaps = "IMAP4rev1 IDLE LITERAL+"
@@ -188,12 +194,14 @@ func TestBackendCapabilityLearnt(t *testing.T) {
 			t.Errorf("login %d: backend received %q, want %q", i+1, got, want+"z NOOP\r\n")
 		}
 	}
-	if got := strings.Join(advertised(e.handler.knownCaps(), true), " "); !strings.Contains(got, "LITERAL- IDLE") {
+	known, fresh := e.handler.Caps.Fresh()
+	if got := strings.Join(advertised(known, true), " "); !fresh || !strings.Contains(got, "LITERAL- IDLE") {
 		t.Errorf("advertised after learning: got %q, want LITERAL- and IDLE", got)
 	}
 }
 
 func TestShutdownSaysGoodbye(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	w := e.implicitReady(t)
 	done := make(chan error, 1)

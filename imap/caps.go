@@ -1,63 +1,9 @@
 package imap
 
 import (
-	"math"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 )
-
-// DefaultCapabilityTTL is how long the backend's capabilities are trusted
-// before the next login connection or probe learns them again.
-const DefaultCapabilityTTL = 5 * time.Minute
-
-// capCache remembers the capabilities the backend advertised before login.
-// It is filled by the handler's probe (Probe, kept fresh by Watch) and by
-// the greeting (or CAPABILITY reply) of every backend connection mailfront
-// opens to log a client in.
-type capCache struct {
-	mu   sync.Mutex
-	caps []string
-	at   time.Time
-}
-
-// get returns the cached capabilities, or nil when there are none younger
-// than ttl.
-func (c *capCache) get(now time.Time, ttl time.Duration) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.caps == nil || now.Sub(c.at) > ttl {
-		return nil
-	}
-	return c.caps
-}
-
-// last returns the last capabilities learnt, of any age (nil before the
-// first). Advertising them while a refresh is due keeps the list a client
-// sees from flapping when the backend is briefly down.
-func (c *capCache) last() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.caps
-}
-
-// age is how long ago the capabilities were learnt; a very long time when
-// they never were.
-func (c *capCache) age(now time.Time) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.caps == nil {
-		return math.MaxInt64
-	}
-	return now.Sub(c.at)
-}
-
-func (c *capCache) put(now time.Time, caps []string) {
-	c.mu.Lock()
-	c.caps, c.at = caps, now
-	c.mu.Unlock()
-}
 
 // mailfrontOwned are capabilities mailfront implements itself before login,
 // or that must not reach the client because they describe the backend's own

@@ -5,9 +5,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mailfront/mailfront/proxy"
 )
 
 func TestAdvertisedCapabilities(t *testing.T) {
+	t.Parallel()
 	dovecot := strings.Fields("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN AUTH=SCRAM-SHA-256")
 	tests := []struct {
 		name    string
@@ -33,6 +36,7 @@ func TestAdvertisedCapabilities(t *testing.T) {
 }
 
 func TestAfterLoginCapabilities(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, backend, want string
 	}{
@@ -52,20 +56,23 @@ func TestAfterLoginCapabilities(t *testing.T) {
 	}
 }
 
+// TestCapabilityCacheTTL: the handler's Options reach its cache (the
+// cache's own boundaries are proxy.TestCapCache's).
 func TestCapabilityCacheTTL(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	h := New(Options{CapabilityTTL: time.Minute, Now: func() time.Time { return now }})
-	if got := h.knownCaps(); got != nil {
-		t.Fatalf("fresh handler: got %q, want nil", got)
+	if got, fresh := h.Caps.Fresh(); got != nil || fresh {
+		t.Fatalf("fresh handler: got %q, %v; want nil", got, fresh)
 	}
-	h.learnCaps([]string{"IMAP4rev1", "IDLE"})
-	now = now.Add(time.Minute)
-	if got := h.knownCaps(); len(got) != 2 {
-		t.Fatalf("at the TTL: got %q, want the learnt list", got)
+	h.Caps.Put([]string{"IMAP4rev1", "IDLE"})
+	now = now.Add(time.Minute - time.Second)
+	if got, fresh := h.Caps.Fresh(); len(got) != 2 || !fresh {
+		t.Fatalf("within the TTL: got %q, %v; want the learnt list", got, fresh)
 	}
 	now = now.Add(time.Second)
-	if got := h.knownCaps(); got != nil {
-		t.Fatalf("past the TTL: got %q, want nil", got)
+	if _, fresh := h.Caps.Fresh(); fresh {
+		t.Fatal("at the TTL: got fresh, want stale")
 	}
 }
 
@@ -73,6 +80,7 @@ func TestCapabilityCacheTTL(t *testing.T) {
 // state, before the backend's capabilities are known, after a login taught
 // them, and with the backend down once they have expired.
 func TestCapabilitiesEndToEnd(t *testing.T) {
+	t.Parallel()
 	fb := startFake(t, func(fb *fakeBackend) {
 		fb.greeting = "* OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE STARTTLS AUTH=PLAIN ID] fake"
 	})
@@ -115,7 +123,7 @@ func TestCapabilitiesEndToEnd(t *testing.T) {
 	w.relayed()
 	t.Run("backend caps present", func(t *testing.T) { check(t, plainFull, tlsFull) })
 	fb.ln.Close()
-	clock.Add(int64(DefaultCapabilityTTL + time.Second))
+	clock.Add(int64(proxy.DefaultCapabilityTTL + time.Second))
 	// The last list learnt stays advertised while the backend is away, so
 	// the list a client sees does not flap.
 	t.Run("backend down, cache expired", func(t *testing.T) {

@@ -54,7 +54,7 @@ func FuzzPreAuthDialogue(f *testing.F) {
 		if tlsState {
 			s.state = stateTLS
 		}
-		handoff, _ := s.serve()
+		handoff, _ := proxy.Converse(ps, s)
 		conn.Close()
 		if handoff != nil {
 			t.Fatal("got a hand-off from a backend that cannot be dialled")

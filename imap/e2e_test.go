@@ -67,6 +67,7 @@ func fetchBodies(t *testing.T, c *imapclient.Client, nums ...uint32) [][]byte {
 }
 
 func TestIMAPClientEndToEnd(t *testing.T) {
+	t.Parallel()
 	for _, starttls := range []bool{false, true} {
 		t.Run(map[bool]string{false: "implicit TLS", true: "STARTTLS"}[starttls], func(t *testing.T) {
 			e := startProxy(t, proxyConfig{})
@@ -102,6 +103,7 @@ func TestIMAPClientEndToEnd(t *testing.T) {
 }
 
 func TestFetchLargeMessageByteExact(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	var big bytes.Buffer
 	big.WriteString("From: big@example.test\r\nSubject: 5 MB\r\n\r\n")
@@ -121,6 +123,7 @@ func TestFetchLargeMessageByteExact(t *testing.T) {
 // TestIdleReceivesExists holds IDLE for several times the pre-login idle
 // limit (the relay uses the post-login one) and sees a delivery arrive.
 func TestIdleReceivesExists(t *testing.T) {
+	t.Parallel()
 	const preLoginIdle = 150 * time.Millisecond
 	e := startProxy(t, proxyConfig{Limits: proxy.Limits{Idle: preLoginIdle}})
 	exists := make(chan uint32, 8)

@@ -35,7 +35,6 @@ type fakeSession struct {
 	done     chan struct{} // closed when the backend has hung up
 	mu       sync.Mutex
 	raw      bytes.Buffer
-	ids      []string
 	loggedIn bool
 }
 
@@ -142,15 +141,6 @@ func (fb *fakeBackend) received(i int) string {
 	return fs.raw.String()
 }
 
-func (fb *fakeBackend) idArgs(i int) []string {
-	fb.mu.Lock()
-	fs := fb.sessions[i]
-	fb.mu.Unlock()
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return append([]string(nil), fs.ids...)
-}
-
 func (fb *fakeBackend) serve(c net.Conn, fs *fakeSession) {
 	defer close(fs.done)
 	defer c.Close()
@@ -183,9 +173,6 @@ func (fb *fakeBackend) handle(c net.Conn, r *bufio.Reader, fs *fakeSession, tag,
 	case name == "CAPABILITY":
 		fmt.Fprintf(c, "* CAPABILITY %s\r\n%s OK done\r\n", fb.preCaps, tag)
 	case name == "ID":
-		fs.mu.Lock()
-		fs.ids = append(fs.ids, args...)
-		fs.mu.Unlock()
 		fmt.Fprintf(c, "* ID (\"name\" {4}\r\nfake)\r\n%s OK ID done\r\n", tag)
 	case loggedIn:
 		fmt.Fprintf(c, "%s OK fake %s\r\n", tag, name)

@@ -14,6 +14,7 @@ import (
 // hears the backend's verdict: a wrong password is a failure, a right one
 // a success, and backend trouble neither (ARCHITECTURE.md invariant 8).
 func TestGuardVerdicts(t *testing.T) {
+	t.Parallel()
 	g := &gatetest.Gate{}
 	e := startProxy(t, proxyConfig{Gate: g})
 	w := e.implicitReady(t)
@@ -47,6 +48,7 @@ func TestGuardVerdicts(t *testing.T) {
 // many in flight) never reaches the backend; the client is told to come
 // back later and the connection ends.
 func TestGuardRefusesLogin(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{Gate: &gatetest.Gate{LoginErr: proxy.ErrLoginRefused}})
 	w := e.implicitReady(t)
 	w.send("a LOGIN alice wrong\r\n")
@@ -66,6 +68,7 @@ func TestGuardRefusesLogin(t *testing.T) {
 // the guard refuses gets BYE [UNAVAILABLE] instead of the greeting; on the
 // implicit TLS listener, nothing at all.
 func TestGuardRefusedConnectionGetsBYE(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{Gate: &gatetest.Gate{Verdict: proxy.Refuse}})
 	if got := e.dialPlain(t).closed(); !strings.HasPrefix(got, "* BYE [UNAVAILABLE]") {
 		t.Errorf("STARTTLS listener: got %q, want BYE [UNAVAILABLE] first", got)
@@ -75,6 +78,7 @@ func TestGuardRefusedConnectionGetsBYE(t *testing.T) {
 // TestPlaintextRefusalText: the listener's own text replaces the default,
 // which names port 993.
 func TestPlaintextRefusalText(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ text, want string }{
 		{"", "a NO [PRIVACYREQUIRED] TLS is required to log in: use STARTTLS, or SSL/TLS on port 993"},
 		{"Please switch to port 993, see https://example.com/mail", "a NO [PRIVACYREQUIRED] Please switch to port 993, see https://example.com/mail"},
@@ -90,6 +94,7 @@ func TestPlaintextRefusalText(t *testing.T) {
 
 // TestAuthFailuresLimit: the per-connection failure cap is configurable.
 func TestAuthFailuresLimit(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{Limits: proxy.Limits{AuthFailures: 1}})
 	w := e.implicitReady(t)
 	w.send("a LOGIN alice wrong\r\n")

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,40 +9,18 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mailfront/mailfront/internal/imapmem"
+	"github.com/mailfront/mailfront/internal/logtest"
 	"github.com/mailfront/mailfront/proxy"
 )
 
 // safety bounds a test's wait for the proxy, so a broken test fails instead
 // of hanging. It is never how a test synchronises.
 const safety = 10 * time.Second
-
-// logSink sends log lines to t.Log and keeps them for assertions (no
-// password in any line).
-type logSink struct {
-	t   *testing.T
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *logSink) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	w.buf.Write(p)
-	w.mu.Unlock()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func (w *logSink) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
 
 // proxyConfig says what startProxy builds. Zero values are defaults.
 type proxyConfig struct {
@@ -64,7 +41,7 @@ type proxyEnv struct {
 	handler            *Handler
 	mem                *imapmem.Server // when startProxy started one
 	client             *tls.Config
-	logs               *logSink
+	logs               *logtest.Recorder
 	dials              atomic.Int64 // backend dials, counted before they happen
 }
 
@@ -82,7 +59,7 @@ func startMem(t *testing.T) *imapmem.Server {
 			t.Fatal(err)
 		}
 	}
-	mem.Log = slog.New(slog.NewTextHandler(&logSink{t: t}, nil))
+	mem.Log = logtest.New(t, slog.LevelInfo).Logger()
 	if err := mem.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +69,7 @@ func startMem(t *testing.T) *imapmem.Server {
 
 func startProxy(t *testing.T, cfg proxyConfig) *proxyEnv {
 	t.Helper()
-	e := &proxyEnv{logs: &logSink{t: t}}
+	e := &proxyEnv{logs: logtest.New(t, levelTrace)}
 	if cfg.Backend == "" {
 		e.mem = startMem(t)
 		cfg.Backend = e.mem.Addr
@@ -113,7 +90,7 @@ func startProxy(t *testing.T, cfg proxyConfig) *proxyEnv {
 			Refuse: e.handler.Refuse, PlaintextRefusal: cfg.Refusal}
 	}
 	e.implicit, e.starttls = listener("imaps", proxy.Implicit), listener("imap", proxy.STARTTLS)
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: levelTrace}))
+	log := e.logs.Logger()
 	e.srv = &proxy.Server{Listeners: []*proxy.Listener{e.implicit, e.starttls}, Log: log, Drain: time.Second, Gate: cfg.Gate}
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 // session with a BYE naming it, and the process keeps serving.
 
 func TestLiteralBombs(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	commands := strings.Repeat("x NOOP\r\n", 100) // must never run
 	tests := []struct {
@@ -49,6 +50,7 @@ func TestLiteralBombs(t *testing.T) {
 }
 
 func TestNULBytesRejected(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	w := e.implicitReady(t)
 	w.send("a NO\x00OP\r\n")
@@ -69,6 +71,7 @@ func TestNULBytesRejected(t *testing.T) {
 }
 
 func TestLineTooLong(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	w := e.greeted(t)
 	w.send("a NOOP " + strings.Repeat("x", 8200) + "\r\n")
@@ -79,6 +82,7 @@ func TestLineTooLong(t *testing.T) {
 }
 
 func TestSilentClientDroppedAtIdleLimit(t *testing.T) {
+	t.Parallel()
 	const idle = 200 * time.Millisecond
 	e := startProxy(t, proxyConfig{Limits: proxy.Limits{Idle: idle}})
 	start := time.Now()
@@ -95,6 +99,7 @@ func TestSilentClientDroppedAtIdleLimit(t *testing.T) {
 // TestDrippingClientDroppedAtTotalLimit: a client that keeps sending, never
 // idle, still gets the total-time BYE.
 func TestDrippingClientDroppedAtTotalLimit(t *testing.T) {
+	t.Parallel()
 	const total = time.Second
 	e := startProxy(t, proxyConfig{Limits: proxy.Limits{Idle: 400 * time.Millisecond, Total: total}})
 	start := time.Now()
@@ -130,6 +135,7 @@ func TestDrippingClientDroppedAtTotalLimit(t *testing.T) {
 }
 
 func TestTooManyInvalidCommands(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	w := e.implicitReady(t)
 	w.send("a SELECT INBOX\r\nb FOO\r\nc LOGIN\r\nd NOOP x\r\ne LIST \"\" *\r\nf BAR\r\ng NOOP\r\n")
@@ -148,6 +154,7 @@ func TestTooManyInvalidCommands(t *testing.T) {
 }
 
 func TestTooManyCommands(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{Limits: proxy.Limits{Commands: 10}})
 	w := e.greeted(t)
 	var send, want strings.Builder
@@ -168,6 +175,7 @@ func TestTooManyCommands(t *testing.T) {
 // TestLiteralNotInvited: a literal in a command the state does not allow is
 // never asked for.
 func TestLiteralNotInvited(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	w := e.implicitReady(t)
 	w.send("a APPEND INBOX {5}\r\n")

@@ -17,6 +17,7 @@ import (
 // detector does not hit the handshake limit; the sessions themselves are
 // all open together.
 func TestConcurrentSessions(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	const n = 300
 	want := imapmem.DemoMessages()[1]

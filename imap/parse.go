@@ -230,7 +230,7 @@ func (s *scanner) nextLine() error {
 	}
 	s.lineSum += len(line)
 	if s.lineSum > s.lim.line {
-		return &proxy.LimitError{Limit: "line length", Max: int64(s.lim.line)}
+		return &proxy.LimitError{Kind: proxy.LimitLine, Max: int64(s.lim.line)}
 	}
 	s.line, s.pos = line, 0
 	if bytes.IndexByte(line, 0) >= 0 {
@@ -269,7 +269,7 @@ func (s *scanner) skipRest() error {
 		}
 		s.lineSum += len(line)
 		if s.lineSum > s.lim.line {
-			return &proxy.LimitError{Limit: "line length", Max: int64(s.lim.line)}
+			return &proxy.LimitError{Kind: proxy.LimitLine, Max: int64(s.lim.line)}
 		}
 		s.line = line
 	}
@@ -296,14 +296,14 @@ func literalSize(b []byte, syncMax, nonSyncMax int) (n int, sync bool, err error
 			return 0, sync, bad("Invalid literal size")
 		}
 	}
-	max := syncMax
+	limit := syncMax
 	if !sync {
-		max = nonSyncMax
+		limit = nonSyncMax
 	}
 	for _, c := range digits {
 		n = n*10 + int(c-'0')
-		if n > max {
-			return 0, sync, &proxy.LimitError{Limit: "literal size", Max: int64(max)}
+		if n > limit {
+			return 0, sync, &proxy.LimitError{Kind: proxy.LimitLiteral, Max: int64(limit)}
 		}
 	}
 	return n, sync, nil

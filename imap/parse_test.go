@@ -33,7 +33,7 @@ func (b *byteSource) ReadLine() ([]byte, error) {
 			return bytes.TrimSuffix(line, []byte("\r")), nil
 		}
 		if line = append(line, c); len(line) > b.line+1 {
-			return nil, &proxy.LimitError{Limit: "line length", Max: int64(b.line)}
+			return nil, &proxy.LimitError{Kind: proxy.LimitLine, Max: int64(b.line)}
 		}
 	}
 }
@@ -72,12 +72,13 @@ func errKind(err error) string {
 	case isProto(err):
 		return "BAD"
 	case errors.As(err, &le):
-		return "limit " + le.Limit
+		return "limit " + le.Kind.String()
 	}
 	return "other: " + err.Error()
 }
 
 func TestParseCommand(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		in       string
@@ -181,6 +182,7 @@ func checkNext(t *testing.T, src source, tag string) {
 }
 
 func TestLiteralSize(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in       string
 		wantN    int
@@ -216,6 +218,7 @@ func TestLiteralSize(t *testing.T) {
 }
 
 func TestParseResponse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in                      string
 		tag, status, code, text string
@@ -326,6 +329,7 @@ func FuzzParseResponse(f *testing.F) {
 // TestParseContinuationRefused: when cont refuses a literal, nothing more of
 // the command is read, and the next command parses.
 func TestParseContinuationRefused(t *testing.T) {
+	t.Parallel()
 	src := newByteSource("a APPEND INBOX {5}\r\nb NOOP\r\n", testParseLimits.line)
 	refusal := bad("Command not valid before login")
 	cmd, err := readCommand(src, testParseLimits, func(*command) error { return refusal })

@@ -17,6 +17,7 @@ func plainIR(authz, user, pass string) string {
 // form gets NO [PRIVACYREQUIRED] at once, never a continuation, and the
 // backend is not even dialled.
 func TestPlaintextLoginRefused(t *testing.T) {
+	t.Parallel()
 	fb := startFake(t, nil)
 	e := startProxy(t, proxyConfig{Backend: fb.addr()})
 	pw := quote(testPassword)
@@ -66,6 +67,7 @@ func TestPlaintextLoginRefused(t *testing.T) {
 // in plaintext must never run inside the TLS session (the flaw: servers
 // kept their plaintext read buffer across the upgrade).
 func TestSTARTTLSInjection_CVE_2011_0411(t *testing.T) {
+	t.Parallel()
 	fb := startFake(t, nil)
 	e := startProxy(t, proxyConfig{Backend: fb.addr()})
 	injected := "b LOGIN alice " + quote(testPassword) + "\r\n"
@@ -100,6 +102,7 @@ func TestSTARTTLSInjection_CVE_2011_0411(t *testing.T) {
 // mailfront's own login, then the client's post-login bytes exactly once,
 // and none of the client's pre-login bytes.
 func TestBackendSeesCanonicalLogin(t *testing.T) {
+	t.Parallel()
 	fb := startFake(t, nil)
 	e := startProxy(t, proxyConfig{Backend: fb.addr()})
 	w := e.implicitReady(t)
@@ -128,6 +131,7 @@ func TestBackendSeesCanonicalLogin(t *testing.T) {
 // TestBackendLoginLiteral: values that cannot be quoted go to the backend
 // as synchronizing literals, after its continuation.
 func TestBackendLoginLiteral(t *testing.T) {
+	t.Parallel()
 	const pass = "p\u00e4ss w\u00f6rd"
 	fb := startFake(t, func(fb *fakeBackend) { fb.users = map[string]string{"j\u00f6rg": pass} })
 	e := startProxy(t, proxyConfig{Backend: fb.addr()})
@@ -147,6 +151,7 @@ func TestBackendLoginLiteral(t *testing.T) {
 
 // TestSTARTTLSRefusedUnderTLS is ARCHITECTURE.md invariant 7's last clause.
 func TestSTARTTLSRefusedUnderTLS(t *testing.T) {
+	t.Parallel()
 	e := startProxy(t, proxyConfig{})
 	for name, w := range map[string]*wire{"implicit": e.implicitReady(t), "twice": e.tlsReady(t)} {
 		w.send("a STARTTLS\r\n")
@@ -161,6 +166,7 @@ func TestSTARTTLSRefusedUnderTLS(t *testing.T) {
 // TestGreetingIsMailfronts is ARCHITECTURE.md invariant 10: no backend banner or
 // version, before or after the backend's capabilities are known.
 func TestGreetingIsMailfronts(t *testing.T) {
+	t.Parallel()
 	fb := startFake(t, nil)
 	e := startProxy(t, proxyConfig{Backend: fb.addr()})
 	check := func() {
@@ -181,4 +187,44 @@ func TestGreetingIsMailfronts(t *testing.T) {
 	w.expect("a OK ")
 	w.relayed()
 	check()
+}
+
+// TestCrossProtocol: a first line in another protocol (a browser's
+// request, an SMTP client, a TLS client on the STARTTLS port) gets a BYE
+// and a close before anything else is read, as go-imap does against
+// cross-protocol attacks; as a later line it is just a bad command.
+func TestCrossProtocol(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, send, want string
+		tls              bool
+	}{
+		{"http", "GET / HTTP/1.1\r\nHost: mail.example.com\r\n\r\n", "* BYE This is an IMAP server\r\n", false},
+		{"http under TLS", "POST /login HTTP/1.1\r\n", "* BYE This is an IMAP server\r\n", true},
+		{"smtp", "EHLO mail.example.com\r\n", "* BYE This is an IMAP server\r\n", false},
+		{"tls client hello", "\x16\x03\x01\x00\xf4\x01\x00\x00\xf0", "* BYE This port speaks plaintext IMAP with STARTTLS, not TLS\r\n", false},
+	}
+	e := startProxy(t, proxyConfig{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := e.greeted(t)
+			if tt.tls {
+				w = e.implicitReady(t)
+			}
+			w.send(tt.send)
+			if got := w.closed(); got != tt.want {
+				t.Fatalf("got %q, want %q and a close", got, tt.want)
+			}
+		})
+	}
+	t.Run("not the first line", func(t *testing.T) {
+		w := e.greeted(t)
+		w.send("a NOOP\r\nGET / HTTP/1.1\r\n")
+		w.expect("a OK")
+		w.expect("GET BAD ")
+		w.send("b LOGOUT\r\n")
+		w.tagged("b")
+	})
+	e.logs.Wait(len(tests), "session end", "outcome=protocol-error")
+	e.stillServes(t)
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"strings"
 	"testing"
+
+	"github.com/mailfront/mailfront/proxy"
 )
 
 // TestProbe checks that a probe teaches the backend's capabilities before
@@ -12,6 +14,7 @@ import (
 // has no list) and LOGOUT sent to the backend, and that a probe of a
 // backend that is down changes nothing.
 func TestProbe(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, greeting, wantSent string
 	}{
@@ -47,13 +50,13 @@ func TestProbe(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "probe backend") {
 			t.Fatalf("got %v, want a probe error", err)
 		}
-		if got := e.handler.caps.last(); got != nil {
+		if got := e.handler.Caps.Last(); got != nil {
 			t.Errorf("capabilities after a failed probe: got %q, want none", got)
 		}
 	})
 	t.Run("no backend configured", func(t *testing.T) {
-		if err := New(Options{}).Probe(context.Background()); err != errNoBackend {
-			t.Errorf("got %v, want %v", err, errNoBackend)
+		if err := New(Options{}).Probe(context.Background()); err != proxy.ErrNoBackend {
+			t.Errorf("got %v, want %v", err, proxy.ErrNoBackend)
 		}
 	})
 }

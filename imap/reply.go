@@ -40,57 +40,77 @@ func bye(code, text string, o proxy.Outcome) *protoError {
 	return &protoError{status: "BYE", code: code, text: text, outcome: o}
 }
 
-// errLogout ends a session after LOGOUT was answered.
-var errLogout = errors.New("imap: client logged out")
+// goodbyes are IMAP's last lines for the ends the engine causes.
+var goodbyes = proxy.Goodbyes{
+	Limits: map[proxy.LimitKind]string{
+		proxy.LimitLine: "* BYE [LIMIT] Line too long (max %d bytes)\r\n",
+		// RFC 7888 section 4: TOOBIG for a literal over the server's limit.
+		proxy.LimitLiteral:         "* BYE [TOOBIG] Literal too large (max %d bytes)\r\n",
+		proxy.LimitCommands:        "* BYE [LIMIT] Too many commands before login (max %d)\r\n",
+		proxy.LimitInvalidCommands: "* BYE [LIMIT] Too many invalid commands (max %d)\r\n",
+	},
+	Idle:     "* BYE Autologout; idle for too long\r\n",
+	Total:    "* BYE Autologout; session time limit exceeded\r\n",
+	Shutdown: "* BYE [UNAVAILABLE] Server shutting down\r\n",
+	CrossProtocol: map[string]string{
+		"tls": "* BYE This port speaks plaintext IMAP with STARTTLS, not TLS\r\n",
+		"":    "* BYE This is an IMAP server\r\n",
+	},
+}
 
 // goodbye maps an error that ends the session to the untagged BYE the client
 // gets (empty when nothing can or should be written) and the session's
-// outcome (empty to leave it to the engine). This is the one place where
-// limits, timeouts and shutdown reach the wire.
+// outcome (empty to leave it to the engine). With goodbyes, it is the one
+// place where what ends a session reaches the wire.
 func goodbye(err error) (line string, o proxy.Outcome) {
 	var pe *protoError
-	var le *proxy.LimitError
-	switch {
-	case errors.Is(err, errLogout):
-		return "", proxy.OutcomeLogout
-	case errors.As(err, &pe) && pe.status == "BYE":
+	if errors.As(err, &pe) && pe.status == "BYE" {
 		return pe.line("*"), pe.outcome
-	case errors.As(err, &le):
-		return limitBye(le)
-	case errors.Is(err, proxy.ErrIdle):
-		return "* BYE Autologout; idle for too long\r\n", proxy.OutcomeTimeout
-	case errors.Is(err, proxy.ErrTotalTime):
-		return "* BYE Autologout; session time limit exceeded\r\n", proxy.OutcomeTimeout
-	case errors.Is(err, proxy.ErrShutdown):
-		return "* BYE [UNAVAILABLE] Server shutting down\r\n", proxy.OutcomeShutdown
 	}
-	return "", ""
+	line, o, _ = goodbyes.For(err)
+	return line, o
 }
 
-// limitBye names the limit that was hit.
-func limitBye(le *proxy.LimitError) (string, proxy.Outcome) {
-	switch le.Limit {
-	case "line length":
-		return fmt.Sprintf("* BYE [LIMIT] Line too long (max %d bytes)\r\n", le.Max), proxy.OutcomeLimit
-	case "literal size":
-		// RFC 7888 section 4: TOOBIG for a literal over the server's limit.
-		return fmt.Sprintf("* BYE [TOOBIG] Literal too large (max %d bytes)\r\n", le.Max), proxy.OutcomeLimit
-	case "commands":
-		return fmt.Sprintf("* BYE [LIMIT] Too many commands before login (max %d)\r\n", le.Max), proxy.OutcomeLimit
-	case "invalid commands":
-		return fmt.Sprintf("* BYE [LIMIT] Too many invalid commands (max %d)\r\n", le.Max), proxy.OutcomeProtocolError
+// Goodbye implements proxy.Dialogue.
+func (s *session) Goodbye(err error) (string, proxy.Outcome) { return goodbye(err) }
+
+// loginRefusal is the client's answer to a login the backend or the guard
+// did not accept. The backend's own text never reaches the client. A
+// refused password is counted (proxy.Session.Login) and the last one
+// allowed ends the connection; backend trouble is not (ARCHITECTURE.md
+// invariant 8).
+func (s *session) loginRefusal(err error) error {
+	var le *proxy.LoginError
+	switch {
+	case errors.Is(err, proxy.ErrLoginRefused):
+		// The network is blocked or has too many logins in flight: come
+		// back later, and the connection ends.
+		r := no("UNAVAILABLE", "Too many login attempts from your network; try again later")
+		r.then = bye("UNAVAILABLE", "Try again later", proxy.OutcomeRefused)
+		return r
+	case !errors.As(err, &le):
+		return err
+	case le.Result == proxy.LoginFailed:
+		r := no("AUTHENTICATIONFAILED", "Authentication failed.")
+		if s.ps.TooManyFailures() {
+			r.then = bye("", "Too many authentication failures", proxy.OutcomeAuthFailed)
+		}
+		return r
+	case le.Result == proxy.LoginBusy:
+		return no("INUSE", "Mailbox in use; try again later")
 	}
-	return fmt.Sprintf("* BYE [LIMIT] %s limit exceeded (max %d)\r\n", le.Limit, le.Max), proxy.OutcomeLimit
+	return no("UNAVAILABLE", "Backend unavailable")
 }
 
-// reply answers a command that did not end the session: nil, a tagged BAD
-// (counted against Limits.InvalidCommands) or a tagged NO. Any other error
-// is returned for end.
-func (s *session) reply(tag string, err error) error {
+// Reply answers a command that did not end the session: nil, a tagged BAD
+// (counted against Limits.InvalidCommands) or a tagged NO, refused logins
+// included. Any other error is returned: it ends the session.
+func (s *session) Reply(cmd *command, err error) error {
 	var pe *protoError
-	if err == nil || !errors.As(err, &pe) || pe.status == "BYE" {
+	if err == nil || !errors.As(s.loginRefusal(err), &pe) || pe.status == "BYE" {
 		return err
 	}
+	tag := cmd.tag
 	if tag == "" {
 		tag = "*"
 	}
@@ -103,30 +123,5 @@ func (s *session) reply(tag string, err error) error {
 	if pe.status != "BAD" {
 		return nil
 	}
-	s.invalid++
-	if s.invalid > s.lim.InvalidCommands {
-		return &proxy.LimitError{Limit: "invalid commands", Max: int64(s.lim.InvalidCommands)}
-	}
-	return nil
-}
-
-// end says goodbye for err, records the outcome and returns what Serve
-// returns. Limits, timeouts and shutdown override an earlier outcome; a
-// LOGOUT or a vanished client keeps it (a refused login followed by LOGOUT
-// is still a refused login).
-func (s *session) end(err error) error {
-	line, o := goodbye(err)
-	if line != "" {
-		s.conn.WriteString(line)
-	}
-	switch {
-	case o == proxy.OutcomeLogout:
-		if s.ps.Outcome == "" {
-			s.ps.Outcome = o
-		}
-		return nil
-	case o != "":
-		s.ps.Outcome = o
-	}
-	return err
+	return s.ps.CountInvalid()
 }

@@ -13,21 +13,22 @@ var errNetwork = errors.New("connection reset by peer")
 func errWrap(err error) error { return fmt.Errorf("read: %w", err) }
 
 func TestGoodbye(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		err         error
 		wantLine    string
 		wantOutcome proxy.Outcome
 	}{
-		{"line", &proxy.LimitError{Limit: "line length", Max: 8192}, "* BYE [LIMIT] Line too long (max 8192 bytes)\r\n", proxy.OutcomeLimit},
-		{"literal", &proxy.LimitError{Limit: "literal size", Max: 4096}, "* BYE [TOOBIG] Literal too large (max 4096 bytes)\r\n", proxy.OutcomeLimit},
-		{"commands", &proxy.LimitError{Limit: "commands", Max: 50}, "* BYE [LIMIT] Too many commands before login (max 50)\r\n", proxy.OutcomeLimit},
-		{"invalid", &proxy.LimitError{Limit: "invalid commands", Max: 5}, "* BYE [LIMIT] Too many invalid commands (max 5)\r\n", proxy.OutcomeProtocolError},
+		{"line", &proxy.LimitError{Kind: proxy.LimitLine, Max: 8192}, "* BYE [LIMIT] Line too long (max 8192 bytes)\r\n", proxy.OutcomeLimit},
+		{"literal", &proxy.LimitError{Kind: proxy.LimitLiteral, Max: 4096}, "* BYE [TOOBIG] Literal too large (max 4096 bytes)\r\n", proxy.OutcomeLimit},
+		{"commands", &proxy.LimitError{Kind: proxy.LimitCommands, Max: 50}, "* BYE [LIMIT] Too many commands before login (max 50)\r\n", proxy.OutcomeLimit},
+		{"invalid", &proxy.LimitError{Kind: proxy.LimitInvalidCommands, Max: 5}, "* BYE [LIMIT] Too many invalid commands (max 5)\r\n", proxy.OutcomeProtocolError},
 		{"idle", proxy.ErrIdle, "* BYE Autologout; idle for too long\r\n", proxy.OutcomeTimeout},
 		{"total", proxy.ErrTotalTime, "* BYE Autologout; session time limit exceeded\r\n", proxy.OutcomeTimeout},
 		{"shutdown wrapped", errWrap(proxy.ErrShutdown), "* BYE [UNAVAILABLE] Server shutting down\r\n", proxy.OutcomeShutdown},
 		{"bye value", bye("", "Too many authentication failures", proxy.OutcomeAuthFailed), "* BYE Too many authentication failures\r\n", proxy.OutcomeAuthFailed},
-		{"logout", errLogout, "", proxy.OutcomeLogout},
+		{"logout", proxy.ErrLogout, "", proxy.OutcomeLogout},
 		{"network", errWrap(errNetwork), "", ""},
 	}
 	for _, tt := range tests {

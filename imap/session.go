@@ -15,7 +15,7 @@ const levelTrace = slog.LevelDebug - 4
 
 // state is where a client is in the pre-authentication dialogue (after
 // go-imap's ConnState, with TLS made explicit because what is allowed
-// depends on it).
+// depends on it). Package pop3 has the same states, and stateUser.
 type state uint8
 
 const (
@@ -37,6 +37,8 @@ func (st state) String() string {
 	return "logged-in"
 }
 
+// commandFunc runs one command. It writes its own positive replies and
+// returns refusals as *protoError values for session.reply.
 type commandFunc func(*session, *command) error
 
 // commands lists what each state allows. Anything else is BAD. LOGIN and
@@ -64,71 +66,54 @@ var commands = map[state]map[string]commandFunc{
 
 // session is one client's pre-authentication dialogue.
 type session struct {
-	ctx   context.Context
-	h     *Handler
-	ps    *proxy.Session
-	conn  *proxy.Conn
-	log   *slog.Logger
-	lim   proxy.Limits
-	state state
+	ctx     context.Context
+	h       *Handler
+	ps      *proxy.Session
+	conn    *proxy.Conn
+	log     *slog.Logger
+	state   state
+	handoff *proxy.Handoff // set on login
 
-	commands, invalid, failures int
-	clientID                    []idField // from the client's ID, replayed to the backend
-	handoff                     *proxy.Handoff
+	clientID []idField // from the client's ID, replayed to the backend
 }
 
 func newSession(ctx context.Context, h *Handler, ps *proxy.Session) *session {
-	s := &session{ctx: ctx, h: h, ps: ps, conn: ps.Conn, log: ps.Log, lim: ps.Conn.Limits()}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if !s.conn.IsTLS() {
-		s.state = statePlain
-	} else {
+	s := &session{ctx: ctx, h: h, ps: ps, conn: ps.Conn, log: ps.Log, state: statePlain}
+	if s.conn.IsTLS() {
 		s.state = stateTLS
 	}
 	return s
 }
 
-// serve runs the dialogue until a login succeeds or the session ends.
-func (s *session) serve() (*proxy.Handoff, error) {
-	greeting := "* OK [CAPABILITY " + s.capabilities() + "] mailfront ready\r\n"
-	if err := s.conn.WriteString(greeting); err != nil {
-		return nil, s.end(err)
-	}
-	for s.state != stateLoggedIn {
-		cmd, err := readCommand(s.conn, limitsFor(s.lim), s.literalContinue)
-		if err == nil || isProto(err) {
-			if cerr := s.count(); cerr != nil {
-				err = cerr
-			}
-		}
-		if err == nil {
-			err = s.execute(cmd)
-		}
-		if err = s.reply(cmd.tag, err); err != nil {
-			return nil, s.end(err)
-		}
-	}
-	return s.handoff, nil
+// The session is a proxy.Dialogue: proxy.Converse runs it.
+var _ proxy.Dialogue[*command] = (*session)(nil)
+
+// Greet sends mailfront's own greeting (ARCHITECTURE.md invariant 10),
+// with the capabilities for the TLS state.
+func (s *session) Greet() error {
+	return s.conn.WriteString("* OK [CAPABILITY " + s.capabilities() + "] mailfront ready\r\n")
 }
 
-// count charges one command against Limits.Commands.
-func (s *session) count() error {
-	s.commands++
-	if s.commands > s.lim.Commands {
-		return &proxy.LimitError{Limit: "commands", Max: int64(s.lim.Commands)}
+// Read reads and parses one command, and charges it against
+// Limits.Commands, malformed ones too. The command is never nil: it
+// carries the tag whenever one could be read, for the reply.
+func (s *session) Read() (*command, error) {
+	cmd, err := readCommand(s.conn, limitsFor(s.conn.Limits()), s.literalContinue)
+	if err == nil || isProto(err) {
+		if cerr := s.ps.CountCommand(); cerr != nil {
+			return cmd, cerr
+		}
 	}
-	return nil
+	return cmd, err
 }
 
-func (s *session) execute(cmd *command) error {
+// Execute runs cmd if the state allows it.
+func (s *session) Execute(cmd *command) error {
 	s.log.Log(s.ctx, levelTrace, "command", "tag", cmd.tag, "name", cmd.name, "state", s.state.String())
-	fn, ok := commands[s.state][cmd.name]
-	if !ok {
-		return bad("Command not valid before login")
+	if fn, ok := commands[s.state][cmd.name]; ok {
+		return fn(s, cmd)
 	}
-	return fn(s, cmd)
+	return bad("Command not valid before login")
 }
 
 // literalContinue invites a synchronizing literal the parser has accepted.
@@ -145,9 +130,12 @@ func (s *session) literalContinue(cmd *command) error {
 	return s.conn.WriteString("+ Ready\r\n")
 }
 
+// Handoff is the logged-in backend, once a login has succeeded.
+func (s *session) Handoff() *proxy.Handoff { return s.handoff }
+
 // capabilities is the list for the greeting and CAPABILITY.
 func (s *session) capabilities() string {
-	return strings.Join(advertised(s.h.caps.last(), s.state != statePlain), " ")
+	return strings.Join(advertised(s.h.Caps.Last(), s.state != statePlain), " ")
 }
 
 func (s *session) ok(tag, text string) error {
@@ -193,5 +181,5 @@ func cmdLogout(s *session, cmd *command) error {
 	if err := s.ok(cmd.tag, "LOGOUT completed"); err != nil {
 		return err
 	}
-	return errLogout
+	return proxy.ErrLogout
 }

@@ -1,10 +1,6 @@
 package imap
 
-import (
-	"fmt"
-
-	"github.com/mailfront/mailfront/proxy"
-)
+import "fmt"
 
 // cmdStartTLS upgrades the connection (RFC 9051 section 6.2.1). The engine
 // drops every byte the client sent before the handshake and rebuilds the
@@ -19,7 +15,6 @@ func cmdStartTLS(s *session, cmd *command) error {
 		return err
 	}
 	if err := s.ps.StartTLS(s.ctx); err != nil {
-		s.ps.Outcome = proxy.OutcomeTLSFailed
 		return fmt.Errorf("starttls: %w", err)
 	}
 	s.state = stateTLS

@@ -50,7 +50,7 @@ func hostileUser(format string) string {
 // and, where the machine has ::1, IPv6), and read each line's own time.
 // The same logs also hold a successful login, a login refused before TLS,
 // a backend that is down, a right POP3 password answered -ERR [IN-USE]
-// (logged as "login failed" with code=IN-USE) and (with the guard) a
+// (logged as "mailbox busy" with code=IN-USE) and (with the guard) a
 // network block: none may count. A user name crafted to look like another address must not get
 // that address banned. The jail file must load in fail2ban-client.
 func TestFail2ban(t *testing.T) {
@@ -160,8 +160,9 @@ func fail2banScenario(t *testing.T, dv *dovecot, format string) (*customFront, f
 	// Before any failure from 127.0.0.1 (a blocked network gets nothing
 	// more): a login that succeeds, one refused before TLS, one whose
 	// backend is down, a right POP3 password for a mailbox another POP3
-	// session holds (Dovecot's -ERR [IN-USE], which mailfront logs as a
-	// "login failed" with code=IN-USE), and the IPv6 failure.
+	// session holds (Dovecot's -ERR [IN-USE], which mailfront logs as
+	// "mailbox busy" with outcome=mailbox-busy code=IN-USE), and the IPv6
+	// failure.
 	c := e.dialIMAP(t, false, nil)
 	if err := c.Login(testUser, testPassword).Wait(); err != nil {
 		t.Fatalf("right password: %v", err)
@@ -205,7 +206,7 @@ func fail2banScenario(t *testing.T, dv *dovecot, format string) (*customFront, f
 	for _, msg := range []string{"login", "plaintext login refused", "backend unavailable"} {
 		mf.log.wait(t, 0, msgRE(format, msg), mf.exited)
 	}
-	inUse := regexp.MustCompile(` code=IN-USE( |$)|"code":"IN-USE"`)
+	inUse := regexp.MustCompile(` outcome=mailbox-busy .*code=IN-USE( |$)|"outcome":"mailbox-busy",.*"code":"IN-USE"`)
 
 	// The IPv4 failures, together: IMAPS, POP3 with STLS, and IMAPS with
 	// a hostile user name; distinct passwords, as the guard counts a
@@ -240,24 +241,17 @@ func fail2banScenario(t *testing.T, dv *dovecot, format string) (*customFront, f
 	mf.log.wait(t, 0, inUse, mf.exited)
 	failed := msgRE(format, "login failed")
 	deadline := time.Now().Add(logTimeout)
-	for len(lines(mf.log.String(), failed)) < len(ips)+1 && time.Now().Before(deadline) {
+	for len(lines(mf.log.String(), failed)) < len(ips) && time.Now().Before(deadline) {
 		time.Sleep(pollEvery)
 	}
 	if guard {
 		mf.log.wait(t, 0, msgRE(format, "network blocked"), mf.exited)
 	}
-	want := fail2banWant{ips: ips}
-	var inUseLines []string
-	for _, l := range lines(mf.log.String(), failed) {
-		if inUse.MatchString(l) {
-			inUseLines = append(inUseLines, l)
-			continue
-		}
-		want.lines = append(want.lines, l)
-	}
+	want := fail2banWant{ips: ips, lines: lines(mf.log.String(), failed)}
+	busy := lines(mf.log.String(), msgRE(format, "mailbox busy"))
 	slices.Sort(want.ips)
-	if len(want.lines) != len(ips) || len(inUseLines) != 1 {
-		t.Fatalf("mailfront logged %d login failed lines for wrong passwords and %d with code=IN-USE, want %d and 1", len(want.lines), len(inUseLines), len(ips))
+	if len(want.lines) != len(ips) || len(busy) != 1 || !inUse.MatchString(busy[0]) {
+		t.Fatalf("mailfront logged %d login failed lines for wrong passwords and mailbox busy lines %q, want %d and one with outcome=mailbox-busy code=IN-USE", len(want.lines), busy, len(ips))
 	}
 	return mf, want
 }

@@ -280,22 +280,6 @@ func (rc *rawClient) imapLogin(user, pass string) (string, error) {
 	}
 }
 
-// pop3Login sends USER and PASS and returns the reply to PASS (or to USER
-// when that was not +OK).
-func (rc *rawClient) pop3Login(user, pass string) (string, error) {
-	if err := rc.send("USER " + user); err != nil {
-		return "", err
-	}
-	l, err := rc.line()
-	if err != nil || !strings.HasPrefix(l, "+OK") {
-		return l, err
-	}
-	if err := rc.send("PASS " + pass); err != nil {
-		return "", err
-	}
-	return rc.line()
-}
-
 func (rc *rawClient) close() { rc.c.Close() }
 
 // imapQuote is an RFC 9051 quoted string.

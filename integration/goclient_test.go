@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"testing"
 	"time"
 
@@ -17,7 +18,21 @@ import (
 // in-memory backends (imap.TestIMAPClientEndToEnd,
 // TestFetchLargeMessageByteExact, TestIdleReceivesExists,
 // pop3.TestLoginRetrieve5MB), here through the real binary to a real
-// Dovecot.
+// Dovecot, on each relay path (relay.mode optimized, the default, and
+// standard).
+
+// relayModes are the values of relay.mode the Go client suite runs with.
+var relayModes = []string{"optimized", "standard"}
+
+// setupRelay is setup with relay.mode set, checked in mailfront's
+// "listening" lines.
+func setupRelay(t *testing.T, mode string) *env {
+	t.Helper()
+	dv := startDovecot(t)
+	mf := startFront(t, dv, frontSpec{yaml: "relay:\n  mode: " + mode + "\n"})
+	mf.log.wait(t, 0, regexp.MustCompile(`msg=listening listener=`+lnIMAPS+` .* relay=`+mode+`( |$)`), mf.exited)
+	return &env{dv: dv, mf: mf.front}
+}
 
 var tlsModes = []struct {
 	name     string
@@ -63,35 +78,39 @@ func fetchUID(t *testing.T, c *imapclient.Client, uid imap.UID) []byte {
 }
 
 func TestGoIMAPClient(t *testing.T) {
-	e := setup(t)
-	for _, mode := range tlsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			c := e.dialIMAP(t, mode.starttls, nil)
-			if caps := c.Caps(); caps.Has(imap.CapStartTLS) || caps.Has(imap.CapLoginDisabled) || !caps.Has(imap.Cap("AUTH=PLAIN")) {
-				t.Errorf("capabilities under TLS: got %v, want AUTH=PLAIN and neither STARTTLS nor LOGINDISABLED", caps)
-			}
-			if err := c.Login(testUser, testPassword).Wait(); err != nil {
-				t.Fatalf("login: %v", err)
-			}
-			if caps := c.Caps(); !caps.Has(imap.CapIdle) || !caps.Has(imap.CapUIDPlus) {
-				t.Errorf("capabilities after login: got %v, want Dovecot's (IDLE, UIDPLUS)", caps)
-			}
-			sel, err := c.Select("INBOX", nil).Wait()
-			if err != nil {
-				t.Fatalf("select: %v", err)
-			}
-			want := testMessages()
-			if sel.NumMessages != uint32(len(want)) {
-				t.Fatalf("select INBOX: got %d messages, want %d", sel.NumMessages, len(want))
-			}
-			for i, w := range want {
-				uid := imap.UID(i + 1)
-				if got := fetchUID(t, c, uid); !bytes.Equal(got, w) {
-					t.Errorf("UID %d: got %d bytes (%.60q...), want the %d bytes stored, byte for byte", uid, len(got), got, len(w))
-				}
-			}
-			if err := c.Logout().Wait(); err != nil {
-				t.Errorf("logout: %v", err)
+	for _, relay := range relayModes {
+		t.Run("relay "+relay, func(t *testing.T) {
+			e := setupRelay(t, relay)
+			for _, mode := range tlsModes {
+				t.Run(mode.name, func(t *testing.T) {
+					c := e.dialIMAP(t, mode.starttls, nil)
+					if caps := c.Caps(); caps.Has(imap.CapStartTLS) || caps.Has(imap.CapLoginDisabled) || !caps.Has(imap.Cap("AUTH=PLAIN")) {
+						t.Errorf("capabilities under TLS: got %v, want AUTH=PLAIN and neither STARTTLS nor LOGINDISABLED", caps)
+					}
+					if err := c.Login(testUser, testPassword).Wait(); err != nil {
+						t.Fatalf("login: %v", err)
+					}
+					if caps := c.Caps(); !caps.Has(imap.CapIdle) || !caps.Has(imap.CapUIDPlus) {
+						t.Errorf("capabilities after login: got %v, want Dovecot's (IDLE, UIDPLUS)", caps)
+					}
+					sel, err := c.Select("INBOX", nil).Wait()
+					if err != nil {
+						t.Fatalf("select: %v", err)
+					}
+					want := testMessages()
+					if sel.NumMessages != uint32(len(want)) {
+						t.Fatalf("select INBOX: got %d messages, want %d", sel.NumMessages, len(want))
+					}
+					for i, w := range want {
+						uid := imap.UID(i + 1)
+						if got := fetchUID(t, c, uid); !bytes.Equal(got, w) {
+							t.Errorf("UID %d: got %d bytes (%.60q...), want the %d bytes stored, byte for byte", uid, len(got), got, len(w))
+						}
+					}
+					if err := c.Logout().Wait(); err != nil {
+						t.Errorf("logout: %v", err)
+					}
+				})
 			}
 		})
 	}
@@ -103,130 +122,138 @@ func TestGoIMAPClient(t *testing.T) {
 // message must be there, byte for byte. The 5 MB APPEND checks the relay
 // from client to backend as the fetches check the other way.
 func TestGoIMAPIdle(t *testing.T) {
-	e := setup(t)
-	tests := []struct {
-		name     string
-		starttls bool
-		msg      []byte
-		deliver  func(t *testing.T, msg []byte)
-	}{
-		{"implicit TLS, maildir delivery", false, newMessage("delivered over implicit TLS"), e.dv.deliver},
-		{"STARTTLS, maildir delivery", true, newMessage("delivered over STARTTLS"), e.dv.deliver},
-		{"STARTTLS, 5 MB APPEND over implicit TLS", true, bigMessage(), func(t *testing.T, msg []byte) {
-			c := e.dialIMAP(t, false, nil)
-			if err := c.Login(testUser, testPassword).Wait(); err != nil {
-				t.Fatalf("appender login: %v", err)
-			}
-			app := c.Append("INBOX", int64(len(msg)), nil)
-			if _, err := app.Write(msg); err != nil {
-				t.Fatalf("append write: %v", err)
-			}
-			if err := app.Close(); err != nil {
-				t.Fatalf("append close: %v", err)
-			}
-			if _, err := app.Wait(); err != nil {
-				t.Fatalf("append: %v", err)
-			}
-			if err := c.Logout().Wait(); err != nil {
-				t.Errorf("appender logout: %v", err)
-			}
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			exists := make(chan uint32, 16)
-			opts := &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-				Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-					if d.NumMessages != nil {
-						exists <- *d.NumMessages
+	for _, relay := range relayModes {
+		t.Run("relay "+relay, func(t *testing.T) {
+			e := setupRelay(t, relay)
+			tests := []struct {
+				name     string
+				starttls bool
+				msg      []byte
+				deliver  func(t *testing.T, msg []byte)
+			}{
+				{"implicit TLS, maildir delivery", false, newMessage("delivered over implicit TLS"), e.dv.deliver},
+				{"STARTTLS, maildir delivery", true, newMessage("delivered over STARTTLS"), e.dv.deliver},
+				{"STARTTLS, 5 MB APPEND over implicit TLS", true, bigMessage(), func(t *testing.T, msg []byte) {
+					c := e.dialIMAP(t, false, nil)
+					if err := c.Login(testUser, testPassword).Wait(); err != nil {
+						t.Fatalf("appender login: %v", err)
 					}
-				},
-			}}
-			c := e.dialIMAP(t, tt.starttls, opts)
-			if err := c.Login(testUser, testPassword).Wait(); err != nil {
-				t.Fatalf("login: %v", err)
-			}
-			sel, err := c.Select("INBOX", nil).Wait()
-			if err != nil {
-				t.Fatalf("select: %v", err)
-			}
-			idle, err := c.Idle()
-			if err != nil {
-				t.Fatalf("idle: %v", err)
-			}
-			// Idle returns once Dovecot's "+ idling" has arrived, so Dovecot
-			// is watching the mailbox before the message arrives. The
-			// session then stays quiet for longer than mailfront's relay
-			// takes to park a quiet direction (half a second), so the
-			// EXISTS must wake a parked session: this wait is the scenario
-			// (a client idling), not a synchronisation.
-			time.Sleep(2 * time.Second)
-			tt.deliver(t, tt.msg)
-			want := sel.NumMessages + 1
-			deadline := time.After(30 * time.Second)
-		wait:
-			for {
-				select {
-				case n := <-exists:
-					if n == want {
-						break wait
+					app := c.Append("INBOX", int64(len(msg)), nil)
+					if _, err := app.Write(msg); err != nil {
+						t.Fatalf("append write: %v", err)
 					}
-				case <-deadline:
-					t.Fatalf("no EXISTS %d while idling within 30s", want)
-				}
+					if err := app.Close(); err != nil {
+						t.Fatalf("append close: %v", err)
+					}
+					if _, err := app.Wait(); err != nil {
+						t.Fatalf("append: %v", err)
+					}
+					if err := c.Logout().Wait(); err != nil {
+						t.Errorf("appender logout: %v", err)
+					}
+				}},
 			}
-			if err := idle.Close(); err != nil {
-				t.Fatalf("idle close: %v", err)
-			}
-			if err := idle.Wait(); err != nil {
-				t.Fatalf("idle end: %v", err)
-			}
-			uid := sel.UIDNext
-			if got := fetchUID(t, c, uid); !bytes.Equal(got, tt.msg) {
-				t.Errorf("UID %d: got %d bytes (%.60q...), want the %d bytes delivered, byte for byte", uid, len(got), got, len(tt.msg))
-			}
-			if err := c.Logout().Wait(); err != nil {
-				t.Errorf("logout: %v", err)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					exists := make(chan uint32, 16)
+					opts := &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+						Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+							if d.NumMessages != nil {
+								exists <- *d.NumMessages
+							}
+						},
+					}}
+					c := e.dialIMAP(t, tt.starttls, opts)
+					if err := c.Login(testUser, testPassword).Wait(); err != nil {
+						t.Fatalf("login: %v", err)
+					}
+					sel, err := c.Select("INBOX", nil).Wait()
+					if err != nil {
+						t.Fatalf("select: %v", err)
+					}
+					idle, err := c.Idle()
+					if err != nil {
+						t.Fatalf("idle: %v", err)
+					}
+					// Idle returns once Dovecot's "+ idling" has arrived, so Dovecot
+					// is watching the mailbox before the message arrives. The
+					// session then stays quiet for longer than mailfront's relay
+					// takes to park a quiet direction (half a second), so the
+					// EXISTS must wake a parked session: this wait is the scenario
+					// (a client idling), not a synchronisation.
+					time.Sleep(2 * time.Second)
+					tt.deliver(t, tt.msg)
+					want := sel.NumMessages + 1
+					deadline := time.After(30 * time.Second)
+				wait:
+					for {
+						select {
+						case n := <-exists:
+							if n == want {
+								break wait
+							}
+						case <-deadline:
+							t.Fatalf("no EXISTS %d while idling within 30s", want)
+						}
+					}
+					if err := idle.Close(); err != nil {
+						t.Fatalf("idle close: %v", err)
+					}
+					if err := idle.Wait(); err != nil {
+						t.Fatalf("idle end: %v", err)
+					}
+					uid := sel.UIDNext
+					if got := fetchUID(t, c, uid); !bytes.Equal(got, tt.msg) {
+						t.Errorf("UID %d: got %d bytes (%.60q...), want the %d bytes delivered, byte for byte", uid, len(got), got, len(tt.msg))
+					}
+					if err := c.Logout().Wait(); err != nil {
+						t.Errorf("logout: %v", err)
+					}
+				})
 			}
 		})
 	}
 }
 
 func TestGoPOP3Client(t *testing.T) {
-	e := setup(t)
-	for _, mode := range tlsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			c := e.pop3Client(t, mode.starttls)
-			if err := c.Login(testUser, testPassword); err != nil {
-				t.Fatalf("USER/PASS: %v", err)
-			}
-			want := testMessages()
-			var total int64
-			for _, m := range want {
-				total += int64(len(m))
-			}
-			n, size, err := c.Stat()
-			if err != nil || n != len(want) || size != total {
-				t.Fatalf("STAT: got %d %d (%v), want %d %d", n, size, err, len(want), total)
-			}
-			sizes, err := c.List()
-			if err != nil {
-				t.Fatalf("LIST: %v", err)
-			}
-			for i, w := range want {
-				if sizes[i+1] != int64(len(w)) {
-					t.Errorf("LIST %d: got %d octets, want %d", i+1, sizes[i+1], len(w))
-				}
-				got, err := c.Retr(i + 1)
-				if err != nil {
-					t.Fatalf("RETR %d: %v", i+1, err)
-				}
-				if !bytes.Equal(got, w) {
-					t.Errorf("RETR %d: got %d bytes (%.60q...), want the %d bytes stored, byte for byte", i+1, len(got), got, len(w))
-				}
-			}
-			if err := c.Quit(); err != nil {
-				t.Errorf("QUIT: %v", err)
+	for _, relay := range relayModes {
+		t.Run("relay "+relay, func(t *testing.T) {
+			e := setupRelay(t, relay)
+			for _, mode := range tlsModes {
+				t.Run(mode.name, func(t *testing.T) {
+					c := e.pop3Client(t, mode.starttls)
+					if err := c.Login(testUser, testPassword); err != nil {
+						t.Fatalf("USER/PASS: %v", err)
+					}
+					want := testMessages()
+					var total int64
+					for _, m := range want {
+						total += int64(len(m))
+					}
+					n, size, err := c.Stat()
+					if err != nil || n != len(want) || size != total {
+						t.Fatalf("STAT: got %d %d (%v), want %d %d", n, size, err, len(want), total)
+					}
+					sizes, err := c.List()
+					if err != nil {
+						t.Fatalf("LIST: %v", err)
+					}
+					for i, w := range want {
+						if sizes[i+1] != int64(len(w)) {
+							t.Errorf("LIST %d: got %d octets, want %d", i+1, sizes[i+1], len(w))
+						}
+						got, err := c.Retr(i + 1)
+						if err != nil {
+							t.Fatalf("RETR %d: %v", i+1, err)
+						}
+						if !bytes.Equal(got, w) {
+							t.Errorf("RETR %d: got %d bytes (%.60q...), want the %d bytes stored, byte for byte", i+1, len(got), got, len(w))
+						}
+					}
+					if err := c.Quit(); err != nil {
+						t.Errorf("QUIT: %v", err)
+					}
+				})
 			}
 		})
 	}

@@ -154,11 +154,11 @@ func (r result) String() string {
 // clip shortens long output for failure messages (a 5 MB message is not
 // worth printing).
 func clip(b []byte) string {
-	const max = 4000
-	if len(b) <= max {
+	const most = 4000
+	if len(b) <= most {
 		return string(b)
 	}
-	return string(b[:max]) + "\n... (" + strconv.Itoa(len(b)-max) + " more bytes)"
+	return string(b[:most]) + "\n... (" + strconv.Itoa(len(b)-most) + " more bytes)"
 }
 
 // runClient runs a client program with stdin, bounded by clientTimeout,

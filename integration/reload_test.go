@@ -5,9 +5,6 @@ package integration
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
 	"github.com/mailfront/mailfront/internal/testpki"
 )
 
@@ -45,7 +43,7 @@ func TestCertFileReload(t *testing.T) {
 	// or a control panel leaves them, and kubeName in a secret volume
 	// (symlinks through ..data), as cert-manager and the kubelet do.
 	ca1 := testpki.NewCA(t)
-	localKey, kubeKey := newKey(t), newKey(t)
+	localKey, kubeKey := testpki.NewKey(t), testpki.NewKey(t)
 	local := certPair{cert: filepath.Join(dir, "fullchain.pem"), key: filepath.Join(dir, "privkey.pem")}
 	first := issue(t, ca1, localKey, "localhost", "127.0.0.1")
 	local.write(t, first, localKey, 0)
@@ -64,7 +62,7 @@ func TestCertFileReload(t *testing.T) {
 
 	t.Run("rename over", func(t *testing.T) {
 		ca := testpki.NewCA(t)
-		key := newKey(t)
+		key := testpki.NewKey(t)
 		c := issue(t, ca, key, "localhost", "127.0.0.1")
 		localKey = key
 		mark := mf.log.size()
@@ -86,7 +84,7 @@ func TestCertFileReload(t *testing.T) {
 	var current tls.Certificate
 	t.Run("rewrite in place", func(t *testing.T) {
 		ca := testpki.NewCA(t)
-		key := newKey(t)
+		key := testpki.NewKey(t)
 		current = issue(t, ca, key, "localhost", "127.0.0.1")
 		localKey = key
 		mark := mf.log.size()
@@ -100,7 +98,7 @@ func TestCertFileReload(t *testing.T) {
 
 	t.Run("secret volume swap", func(t *testing.T) {
 		ca := testpki.NewCA(t)
-		key := newKey(t)
+		key := testpki.NewKey(t)
 		c := issue(t, ca, key, kubeName)
 		mark := mf.log.size()
 		kube.swap(t, c, key)
@@ -275,15 +273,6 @@ func (v *secretVolume) swap(t *testing.T, c tls.Certificate, key crypto.Signer) 
 			t.Fatal(err)
 		}
 	}
-}
-
-func newKey(t *testing.T) crypto.Signer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
 }
 
 // issue signs a day's leaf for names with key.

@@ -9,15 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// outcomes are package proxy's session outcomes, resolved for every
-// listener up front so that each shows 0 before it first happens.
-var outcomes = []proxy.Outcome{
-	proxy.OutcomeOK, proxy.OutcomeLogout, proxy.OutcomeAuthFailed, proxy.OutcomePrivacyRequired,
-	proxy.OutcomeBackendDown, proxy.OutcomeLimit, proxy.OutcomeTimeout, proxy.OutcomeClientClosed,
-	proxy.OutcomeTLSFailed, proxy.OutcomeProtocolError, proxy.OutcomeShutdown, proxy.OutcomeInternal,
-	proxy.OutcomeRefused,
-}
-
 // listenerSet holds one listener's resolved label children, so that the
 // observer's hot paths do no label hashing.
 type listenerSet struct {
@@ -32,9 +23,9 @@ type listenerSet struct {
 
 // protocolSet holds one protocol's resolved label children.
 type protocolSet struct {
-	ok, failed, backendError, refused prometheus.Counter
-	plaintext, dialFailed             prometheus.Counter
-	latency                           prometheus.Observer
+	ok, failed, busy, backendError, refused prometheus.Counter
+	plaintext, dialFailed                   prometheus.Counter
+	latency                                 prometheus.Observer
 }
 
 // AddListener registers a configured listener and its protocol, so that
@@ -63,10 +54,12 @@ func (m *Metrics) listener(name string) *listenerSet {
 		relayed:    m.open.WithLabelValues(name, phaseRelayed),
 		in:         m.bytes.WithLabelValues(name, fromClient),
 		out:        m.bytes.WithLabelValues(name, toClient),
-		outcomes:   make(map[proxy.Outcome]prometheus.Counter, len(outcomes)),
+		outcomes:   make(map[proxy.Outcome]prometheus.Counter, len(proxy.Outcomes)),
 		handshakes: map[uint32]prometheus.Counter{},
 	}
-	for _, o := range outcomes {
+	// Every outcome, resolved up front so that each shows 0 before it
+	// first happens.
+	for _, o := range proxy.Outcomes {
 		ls.outcomes[o] = m.sessions.WithLabelValues(name, string(o))
 	}
 	next := maps.Clone(cur)
@@ -89,6 +82,7 @@ func (m *Metrics) protocol(name string) *protocolSet {
 	ps := &protocolSet{
 		ok:           m.logins.WithLabelValues(name, resultOK),
 		failed:       m.logins.WithLabelValues(name, resultFailed),
+		busy:         m.logins.WithLabelValues(name, resultBusy),
 		backendError: m.logins.WithLabelValues(name, resultBackendError),
 		refused:      m.logins.WithLabelValues(name, resultRefused),
 		plaintext:    m.plaintext.WithLabelValues(name),

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailfront/mailfront/internal/logtest"
 	"github.com/mailfront/mailfront/internal/testpki"
 	"github.com/mailfront/mailfront/metrics"
 	"github.com/mailfront/mailfront/proxy"
@@ -37,7 +39,7 @@ func (h toyHandler) Serve(ctx context.Context, s *proxy.Session) (*proxy.Handoff
 		f := strings.Fields(string(line))
 		switch {
 		case len(f) == 1 && f[0] == "plain":
-			s.Conn.WriteString("- " + s.RefusedPlaintext("tls first") + "\r\n")
+			s.Conn.WriteString("- " + s.RefusePlaintext("plain", "", "tls first") + "\r\n")
 		case len(f) == 3 && f[0] == "login":
 			return toyLogin(ctx, s, h.be, f[1], f[2])
 		default:
@@ -47,36 +49,26 @@ func (h toyHandler) Serve(ctx context.Context, s *proxy.Session) (*proxy.Handoff
 }
 
 func toyLogin(ctx context.Context, s *proxy.Session, b *proxy.Backend, user, pass string) (*proxy.Handoff, error) {
-	finish, err := s.BeginLogin(ctx, user, pass)
-	if err != nil {
-		s.Outcome = proxy.OutcomeRefused
+	h, err := s.Login(ctx, user, pass, "toy", time.Minute, func() (*proxy.Conn, string, proxy.LoginResult, error) {
+		if pass != "hunter2" {
+			return nil, "", proxy.LoginFailed, errors.New("wrong password")
+		}
+		be, err := b.Open(ctx)
+		if err != nil {
+			return nil, "", proxy.LoginBackendError, err
+		}
+		return be, "+ in\r\n", proxy.LoginOK, nil
+	})
+	var le *proxy.LoginError
+	switch {
+	case errors.Is(err, proxy.ErrLoginRefused):
 		return nil, s.Conn.WriteString("- refused\r\n")
-	}
-	if pass != "hunter2" {
-		if err := finish(proxy.LoginFailed); err != nil {
-			return nil, err
-		}
-		s.Outcome = proxy.OutcomeAuthFailed
+	case errors.As(err, &le) && le.Result == proxy.LoginFailed:
 		return nil, s.Conn.WriteString("- no\r\n")
-	}
-	be, err := b.Open(ctx)
-	if err != nil {
-		if err := finish(proxy.LoginBackendError); err != nil {
-			return nil, err
-		}
-		s.Outcome = proxy.OutcomeBackendDown
+	case errors.As(err, &le):
 		return nil, s.Conn.WriteString("- unavailable\r\n")
 	}
-	if err := finish(proxy.LoginOK); err != nil {
-		be.Close()
-		return nil, err
-	}
-	s.User = user
-	if err := s.Conn.WriteString("+ in\r\n"); err != nil {
-		be.Close()
-		return nil, err
-	}
-	return &proxy.Handoff{Backend: be, Idle: time.Minute}, nil
+	return h, err
 }
 
 // toyGate admits connections unless deny is set, refuses logins of users
@@ -201,7 +193,7 @@ func TestEndToEndThroughProxy(t *testing.T) {
 		Handler: toyHandler{&proxy.Backend{Address: echoBackend(t)}}}
 	plain := &proxy.Listener{Name: "plain", Protocol: "toy2", Address: "127.0.0.1:0", Mode: proxy.STARTTLS, TLS: srvTLS,
 		Handler: toyHandler{&proxy.Backend{Address: deadAddress(t), DialFailed: func() { m.BackendDialFailed("toy2") }}}}
-	srv := &proxy.Server{Listeners: []*proxy.Listener{imaps, plain}, Log: slog.New(slog.DiscardHandler),
+	srv := &proxy.Server{Listeners: []*proxy.Listener{imaps, plain}, Log: logtest.New(t, slog.LevelDebug).Logger(),
 		Drain: 5 * time.Second, Gate: gate, Observer: m}
 	for _, l := range srv.Listeners {
 		m.AddListener(l.Name, l.Protocol)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mailfront/mailfront/proxy"
 )
 
 const namespace = "mailfront"
@@ -22,6 +24,7 @@ const (
 	resultOK           = "ok"
 	resultFailed       = "failed"
 	resultBackendError = "backend_error"
+	resultBusy         = "mailbox_busy"
 	resultRefused      = "refused"
 	resultError        = "error"
 )
@@ -51,6 +54,7 @@ type Metrics struct {
 	loginLatency  *prometheus.HistogramVec // protocol
 	guardDelay    prometheus.Histogram
 	certReloads   *prometheus.CounterVec // result
+	selfTests     *prometheus.CounterVec // shortcut
 	build         *prometheus.GaugeVec   // version
 	scrape        *scrapeCollector
 
@@ -95,7 +99,7 @@ func newMetrics() *Metrics {
 		handshakeFail: counterVec("tls_handshake_failures_total",
 			"Failed TLS handshakes with clients, by listener and reason.", "listener", "reason"),
 		logins: counterVec("logins_total",
-			"Login attempts, by protocol and result (ok, failed: wrong credentials, backend_error: the backend could not be asked, refused: the guard refused before the backend).", "protocol", "result"),
+			"Login attempts, by protocol and result (ok, failed: wrong credentials, mailbox_busy: right credentials but the mailbox is locked or polled too soon (POP3 IN-USE, LOGIN-DELAY), backend_error: the backend could not be asked, refused: the guard refused before the backend).", "protocol", "result"),
 		plaintext: counterVec("plaintext_logins_refused_total",
 			"Logins attempted before TLS and refused, by protocol.", "protocol"),
 		dialFailures: counterVec("backend_dial_failures_total",
@@ -107,6 +111,8 @@ func newMetrics() *Metrics {
 			Help: "Failure penalties clients waited before their failed login was answered.", Buckets: delayBuckets}),
 		certReloads: counterVec("certificate_reloads_total",
 			"Certificate reloads from files, by result (ok or error).", "result"),
+		selfTests: counterVec("relay_selftest_failures_total",
+			"Relay shortcuts past the standard library that failed their self-test at start and are off, by shortcut.", "shortcut"),
 		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 			Help: "Always 1; the version label is mailfront's version."}, []string{"version"}),
 		scrape: &scrapeCollector{},
@@ -116,6 +122,7 @@ func newMetrics() *Metrics {
 	for _, r := range []string{resultOK, resultError} {
 		m.certReloads.WithLabelValues(r)
 	}
+	m.selfTests.WithLabelValues(proxy.ShortcutTLSBufferRelease)
 	return m
 }
 
@@ -127,6 +134,6 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		m.sessions, m.open, m.bytes, m.refused, m.handshakes, m.handshakeFail,
 		m.logins, m.plaintext, m.dialFailures, m.loginLatency, m.guardDelay,
-		m.certReloads, m.build, m.scrape,
+		m.certReloads, m.selfTests, m.build, m.scrape,
 	}
 }

@@ -48,6 +48,8 @@ func drive(m *metrics.Metrics, notAfter time.Time) {
 	m.Login("imap", proxy.LoginOK, 20*time.Millisecond)
 	m.Login("imap", proxy.LoginFailed, 3*time.Second)
 	m.Login("pop3", proxy.LoginBackendError, 15*time.Second)
+	m.Login("pop3-busy", proxy.LoginBusy, 10*time.Millisecond)
+	m.SelfTestFailed(proxy.ShortcutTLSBufferRelease)
 	m.LoginRefused("imap")
 	m.PlaintextRefused("pop3")
 	m.GuardDelay(2 * time.Second)
@@ -87,6 +89,9 @@ func TestObserverCountsInScrape(t *testing.T) {
 		{"mailfront_logins_total", labels{"protocol": "imap", "result": "backend_error"}, 0},
 		{"mailfront_logins_total", labels{"protocol": "imap", "result": "refused"}, 1},
 		{"mailfront_logins_total", labels{"protocol": "pop3", "result": "backend_error"}, 1},
+		{"mailfront_logins_total", labels{"protocol": "pop3-busy", "result": "mailbox_busy"}, 1},
+		{"mailfront_logins_total", labels{"protocol": "pop3", "result": "mailbox_busy"}, 0},
+		{"mailfront_relay_selftest_failures_total", labels{"shortcut": "tls-buffer-release"}, 1},
 		{"mailfront_logins_total", labels{"protocol": "pop3", "result": "ok"}, 0},
 		{"mailfront_plaintext_logins_refused_total", labels{"protocol": "pop3"}, 1},
 		{"mailfront_plaintext_logins_refused_total", labels{"protocol": "imap"}, 0},
@@ -197,6 +202,8 @@ func TestAddListenerShowsZeros(t *testing.T) {
 		{"mailfront_logins_total", labels{"protocol": "pop3", "result": "failed"}},
 		{"mailfront_logins_total", labels{"protocol": "pop3", "result": "backend_error"}},
 		{"mailfront_logins_total", labels{"protocol": "pop3", "result": "refused"}},
+		{"mailfront_logins_total", labels{"protocol": "pop3", "result": "mailbox_busy"}},
+		{"mailfront_relay_selftest_failures_total", labels{"shortcut": "tls-buffer-release"}},
 		{"mailfront_plaintext_logins_refused_total", labels{"protocol": "pop3"}},
 		{"mailfront_backend_dial_failures_total", labels{"protocol": "pop3"}},
 		{"mailfront_certificate_reloads_total", labels{"result": "ok"}},
@@ -207,8 +214,8 @@ func TestAddListenerShowsZeros(t *testing.T) {
 			t.Errorf("%s: got %v, want 0", series(tt.name, tt.labels), got)
 		}
 	}
-	if n := len(fams["mailfront_sessions_total"].GetMetric()); n != 13 {
-		t.Errorf("mailfront_sessions_total: got %d series for one listener, want one per outcome (13)", n)
+	if n := len(fams["mailfront_sessions_total"].GetMetric()); n != len(proxy.Outcomes) {
+		t.Errorf("mailfront_sessions_total: got %d series for one listener, want one per outcome (%d)", n, len(proxy.Outcomes))
 	}
 	if h := sample(fams, "mailfront_backend_login_duration_seconds", labels{"protocol": "pop3"}); h == nil || h.GetHistogram().GetSampleCount() != 0 {
 		t.Errorf("mailfront_backend_login_duration_seconds{protocol=\"pop3\"}: got %v, want an empty histogram", h)

@@ -63,6 +63,8 @@ func (m *Metrics) Login(protocol string, result proxy.LoginResult, latency time.
 		ps.ok.Inc()
 	case proxy.LoginFailed:
 		ps.failed.Inc()
+	case proxy.LoginBusy:
+		ps.busy.Inc()
 	default:
 		ps.backendError.Inc()
 	}
@@ -82,6 +84,11 @@ func (m *Metrics) PlaintextRefused(protocol string) {
 // GuardDelay observes a failure penalty a client waited.
 func (m *Metrics) GuardDelay(d time.Duration) {
 	m.guardDelay.Observe(d.Seconds())
+}
+
+// SelfTestFailed counts a relay shortcut that failed its self-test.
+func (m *Metrics) SelfTestFailed(shortcut string) {
+	m.selfTests.WithLabelValues(shortcut).Inc()
 }
 
 // BackendDialFailed counts a backend that could not be reached.

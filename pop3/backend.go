@@ -13,12 +13,21 @@ import (
 // maxCapaLines bounds a backend's CAPA response.
 const maxCapaLines = 64
 
-var (
-	// errUnavailable marks backend trouble: down, slow, or not speaking POP3.
-	errUnavailable = errors.New("pop3: backend unavailable")
-	// errUnsendable marks credentials that cannot be put on a command line.
-	errUnsendable = errors.New("pop3: credentials cannot be sent")
-)
+// errUnavailable marks backend trouble: down, slow, or not speaking POP3.
+var errUnavailable = errors.New("pop3: backend unavailable")
+
+// errUnsendable marks credentials that cannot be put on a command line: a
+// failed login that never reaches the backend.
+var errUnsendable = &unsendable{}
+
+type unsendable struct{}
+
+func (*unsendable) Error() string { return "pop3: credentials cannot be sent to the backend" }
+
+// LoginDetail implements proxy.LoginDetail.
+func (*unsendable) LoginDetail() []any {
+	return []any{"reason", "credentials cannot be sent to the backend"}
+}
 
 // backendRefusal is a backend's -ERR to a login step.
 type backendRefusal struct {
@@ -30,15 +39,23 @@ func (e *backendRefusal) Error() string {
 	return fmt.Sprintf("pop3: %s: backend refused [%s]", e.step, e.code)
 }
 
+// LoginDetail implements proxy.LoginDetail: the response code, if any.
+func (e *backendRefusal) LoginDetail() []any {
+	if e.code == "" {
+		return nil
+	}
+	return []any{"code", e.code}
+}
+
 // login opens a backend connection and logs in with user and pass. Reads
 // are bounded by the backend's login timeout, and fail at once on shutdown.
+// Credentials that cannot be sent never reach the backend: it should not
+// see a connection without a login attempt.
 func (h *Handler) login(ctx context.Context, user, pass string) (*proxy.Conn, error) {
-	if strings.ContainsAny(user, " \t") && !h.caps.last().plainOnly() {
-		// USER cannot carry it, and the backend should not see a
-		// connection without a login attempt.
+	if !sendable(user) || !sendable(pass) || strings.ContainsAny(user, " \t") && !h.Caps.Last().plainOnly() {
 		return nil, errUnsendable
 	}
-	be, err := h.backend.Open(ctx)
+	be, err := h.Backend.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
@@ -66,12 +83,12 @@ func (h *Handler) backendLogin(be *proxy.Conn, user, pass string) error {
 	if !strings.HasPrefix(string(line), "+OK") {
 		return fmt.Errorf("backend greeting: not +OK: %w", errUnavailable)
 	}
-	caps, fresh := h.caps.get()
+	caps, fresh := h.Caps.Fresh()
 	if !fresh {
 		if caps, err = fetchCaps(be); err != nil {
 			return err
 		}
-		h.caps.put(caps)
+		h.Caps.Put(caps)
 	}
 	if caps.plainOnly() {
 		return loginPLAIN(be, user, pass)

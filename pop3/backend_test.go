@@ -81,6 +81,7 @@ func runScript(t *testing.T, c net.Conn, script []string) {
 }
 
 func TestBackendFailures(t *testing.T) {
+	t.Parallel()
 	login := []string{"S: +OK hi", "C: CAPA", "S: -ERR no CAPA here", "C: USER alice", "S: +OK", "C: PASS "}
 	tests := []struct {
 		name   string
@@ -127,6 +128,7 @@ func repeat(s string, n int) []string {
 // once, is not counted as a failed password, and the same session logs in
 // once the backend is back (ARCHITECTURE.md invariant 8).
 func TestBackendDownThenBack(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t)
 	f.down.Store(true)
 	w := f.tlsReady(t, "implicit")
@@ -139,8 +141,8 @@ func TestBackendDownThenBack(t *testing.T) {
 			t.Fatalf("refused backend answered after %v, want promptly", d)
 		}
 	}
-	f.logs.wait(t, "backend unavailable", "user=alice")
-	if n := f.logs.count("login failed"); n != 0 {
+	f.logs.WaitFor(t, 1, "backend unavailable", "user=alice")
+	if n := f.logs.Count("login failed"); n != 0 {
 		t.Fatalf("got %d 'login failed' lines for backend trouble, want 0", n)
 	}
 	f.down.Store(false)
@@ -155,6 +157,7 @@ func TestBackendDownThenBack(t *testing.T) {
 // TestBackendNeverGreets: a backend that accepts and says nothing costs the
 // client the login timeout, not more.
 func TestBackendNeverGreets(t *testing.T) {
+	t.Parallel()
 	const login = 300 * time.Millisecond
 	f := startProxy(t, withBackend(pop3mem.Options{Silent: true}), withLoginTimeout(login))
 	w := f.tlsReady(t, "implicit")
@@ -165,5 +168,5 @@ func TestBackendNeverGreets(t *testing.T) {
 	if d := time.Since(start); d < login || d > login+3*time.Second {
 		t.Fatalf("answered after %v, want about the %v login timeout", d, login)
 	}
-	f.logs.wait(t, "backend unavailable", "read backend greeting")
+	f.logs.WaitFor(t, 1, "backend unavailable", "read backend greeting")
 }

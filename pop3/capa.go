@@ -1,13 +1,6 @@
 package pop3
 
-import (
-	"math"
-	"strings"
-	"sync"
-	"time"
-
-	"github.com/mailfront/mailfront/proxy"
-)
+import "strings"
 
 // implementation names mailfront without a version (RFC 2449 section 6.9).
 const implementation = "IMPLEMENTATION mailfront"
@@ -19,17 +12,20 @@ var (
 	capsSecure = []string{"USER", "SASL PLAIN LOGIN", "RESP-CODES", "AUTH-RESP-CODE"}
 )
 
-// capa answers CAPA (RFC 2449 section 5) from the TLS state: before TLS STLS
-// and no way to log in; under TLS the login methods and the backend's
-// post-login capabilities, and no STLS (ARCHITECTURE.md invariant 7).
-func (ss *session) capa(request) (*proxy.Handoff, error) {
+// cmdCapa answers CAPA (RFC 2449 section 5) from the TLS state: before TLS
+// STLS and no way to log in; under TLS the login methods and the backend's
+// post-login capabilities, and no STLS (ARCHITECTURE.md invariant 7). The
+// backend's are the last known, of any age: a stale list is being
+// refreshed, and until the backend has been reached once clients see
+// mailfront's own list only.
+func cmdCapa(s *session, _ *command) error {
 	var b strings.Builder
 	b.WriteString("+OK Capability list follows\r\n")
-	for _, c := range capabilities(ss.s.Conn.IsTLS(), ss.h.caps.advertised()) {
+	for _, c := range capabilities(s.conn.IsTLS(), s.h.Caps.Last().relay) {
 		b.WriteString(c + "\r\n")
 	}
 	b.WriteString(".\r\n")
-	return nil, ss.write(b.String())
+	return s.conn.WriteString(b.String())
 }
 
 // capabilities is the CAPA list for a TLS state, given the backend's
@@ -103,53 +99,3 @@ func safeArgs(args []string) bool {
 	}
 	return true
 }
-
-// capCache holds the backend's capabilities. They are learnt by the
-// handler's probe (Probe, kept fresh by Watch) and, when stale, on login
-// connections before the login.
-type capCache struct {
-	ttl time.Duration
-	now func() time.Time
-
-	mu      sync.Mutex
-	caps    backendCaps
-	learned time.Time // zero until the first CAPA
-}
-
-// get returns the cached capabilities and whether they are younger than the
-// TTL.
-func (c *capCache) get() (backendCaps, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	fresh := !c.learned.IsZero() && c.now().Sub(c.learned) < c.ttl
-	return c.caps, fresh
-}
-
-// age is how long ago the capabilities were learnt; a very long time when
-// they never were.
-func (c *capCache) age() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.learned.IsZero() {
-		return math.MaxInt64
-	}
-	return c.now().Sub(c.learned)
-}
-
-func (c *capCache) put(caps backendCaps) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.caps, c.learned = caps, c.now()
-}
-
-// last is the last known capabilities, of any age (zero before the first).
-func (c *capCache) last() backendCaps {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.caps
-}
-
-// advertised is the last known post-login capabilities, of any age: a
-// stale list is being refreshed, and until the backend has been reached
-// once clients see mailfront's own list only.
-func (c *capCache) advertised() []string { return c.last().relay }

@@ -13,6 +13,7 @@ import (
 // TestConcurrentSessions runs many whole sessions at once, over both
 // listeners, and checks each got its own messages intact.
 func TestConcurrentSessions(t *testing.T) {
+	t.Parallel()
 	const n = 100
 	f := startProxy(t)
 	errs := make(chan error, n)

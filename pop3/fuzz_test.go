@@ -16,8 +16,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		req, err := parse(line)
 		if err != nil {
-			if req.name != "" {
-				t.Fatalf("error %v with a keyword %q", err, req.name)
+			if req != nil {
+				t.Fatalf("error %v with a command %+v", err, req)
 			}
 			return
 		}

@@ -12,6 +12,7 @@ import (
 // hears the backend's verdict: a wrong password is a failure, a right one
 // a success, backend trouble neither (ARCHITECTURE.md invariant 8).
 func TestGuardVerdicts(t *testing.T) {
+	t.Parallel()
 	g := &gatetest.Gate{}
 	f := startProxy(t, withGate(g))
 	w := f.tlsReady(t, "implicit")
@@ -37,6 +38,7 @@ func TestGuardVerdicts(t *testing.T) {
 // TestGuardRefusesLogin: a login the guard refuses never reaches the
 // backend; the client gets -ERR [SYS/TEMP] and the connection ends.
 func TestGuardRefusesLogin(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, withGate(&gatetest.Gate{LoginErr: proxy.ErrLoginRefused}))
 	w := f.tlsReady(t, "implicit")
 	w.send("USER alice", "PASS "+wrongPassword)
@@ -51,6 +53,7 @@ func TestGuardRefusesLogin(t *testing.T) {
 // TestGuardRefusedConnection: on the STLS listener a network the guard
 // refuses gets -ERR [SYS/TEMP] instead of the greeting.
 func TestGuardRefusedConnection(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, withGate(&gatetest.Gate{Verdict: proxy.Refuse}))
 	w := f.dialPlain(t)
 	w.expectPrefix("-ERR [SYS/TEMP] Too many connections")
@@ -60,6 +63,7 @@ func TestGuardRefusedConnection(t *testing.T) {
 
 // TestPlaintextRefusalText: the listener's own text replaces the default.
 func TestPlaintextRefusalText(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, withRefusal("Please use port 995, see https://example.com/mail"), forbidBackend())
 	w := f.greeted(t)
 	w.send("USER alice")

@@ -2,69 +2,37 @@ package pop3
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/mailfront/mailfront/proxy"
 )
 
-// IdleTimeout is the default post-login idle limit. RFC 1939 section 3: an
-// autologout timer must be of at least 10 minutes' duration.
-const IdleTimeout = 10 * time.Minute
+// IdleTimeout is the post-login idle limit handed to the relay: RFC 1939
+// section 3 asks for an autologout timer of at least 10 minutes.
+const IdleTimeout = 10 * time.Minute // RFC 1939 section 3 (>= 10 min)
 
-// CapabilityTTL is how long a backend's CAPA is trusted before the next login
-// connection asks again.
-const CapabilityTTL = 5 * time.Minute
+// Options configure a Handler. Zero values mean the documented defaults;
+// Idle defaults to IdleTimeout.
+type Options = proxy.HandlerOptions
 
-// Options configure a Handler. Zero values mean the defaults named per field.
-type Options struct {
-	// Backend is the plaintext POP3 server logins go to; required. One
-	// Handler serves one backend, since what it learns (the capability
-	// cache) is the backend's.
-	Backend *proxy.Backend
-	// Idle is the post-login idle limit (default IdleTimeout).
-	Idle time.Duration
-	// CapabilityTTL is the backend CAPA cache lifetime (default CapabilityTTL).
-	CapabilityTTL time.Duration
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-	// Log receives the backend watcher's messages (default: discarded).
-	Log *slog.Logger
-}
-
-// Handler runs the POP3 pre-authentication dialogue. It is safe for
-// concurrent use by many sessions.
+// Handler runs the POP3 pre-authentication dialogue for one listener. It is
+// safe for concurrent use by many sessions. Its Front holds the backend,
+// the post-login idle limit and what the backend's CAPA says (Caps), and probes for them.
 type Handler struct {
-	backend *proxy.Backend
-	idle    time.Duration
-	caps    capCache
-	log     *slog.Logger
+	*proxy.Front[backendCaps]
 }
 
-// New returns a Handler for opts.
+// New returns a Handler with opts, defaults applied.
 func New(opts Options) *Handler {
-	if opts.Idle <= 0 {
-		opts.Idle = IdleTimeout
-	}
-	if opts.CapabilityTTL <= 0 {
-		opts.CapabilityTTL = CapabilityTTL
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	return &Handler{
-		backend: opts.Backend,
-		idle:    opts.Idle,
-		caps:    capCache{ttl: opts.CapabilityTTL, now: opts.Now},
-		log:     opts.Log,
-	}
+	return &Handler{proxy.NewFront(opts, IdleTimeout, ask)}
 }
 
-// Serve greets the client and runs its dialogue until it logs in (the
-// returned Handoff carries the logged-in backend connection), quits, or is
-// dropped; s.Outcome says which.
-func (h *Handler) Serve(ctx context.Context, s *proxy.Session) (*proxy.Handoff, error) {
-	return newSession(ctx, h, s).run()
+// Serve implements proxy.Handler: it greets the client, answers its
+// pre-login commands and, once the backend accepts its login, returns the
+// logged-in backend connection. It never reads past the client's login
+// command, so the engine forwards anything pipelined after it exactly once.
+func (h *Handler) Serve(ctx context.Context, ps *proxy.Session) (*proxy.Handoff, error) {
+	return proxy.Converse(ps, newSession(ctx, h, ps))
 }
 
 // Refuse turns away a client the guard refuses on an STLS listener: an

@@ -6,14 +6,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mailfront/mailfront/internal/logtest"
 	"github.com/mailfront/mailfront/internal/pop3mem"
 	"github.com/mailfront/mailfront/internal/testpki"
 	"github.com/mailfront/mailfront/proxy"
@@ -70,7 +69,7 @@ type fixture struct {
 	backend   *proxy.Backend
 	handler   *Handler
 	clientTLS *tls.Config
-	logs      *logSink
+	logs      *logtest.Recorder
 
 	dials    atomic.Int64
 	down     atomic.Bool  // backend dials fail with connection refused
@@ -85,7 +84,7 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	f := &fixture{logs: &logSink{t: t, changed: make(chan struct{})}}
+	f := &fixture{logs: logtest.New(t, levelTrace)}
 	addr := cfg.address
 	if addr == "" {
 		if cfg.mem.Users == nil {
@@ -123,18 +122,20 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 	f.starttls = &proxy.Listener{Name: "pop3", Protocol: "pop3", Address: "127.0.0.1:0", Mode: proxy.STARTTLS,
 		TLS: srvTLS, Handler: h, Limits: cfg.limits, Refuse: h.Refuse, PlaintextRefusal: cfg.refusal}
 	f.srv = &proxy.Server{Listeners: []*proxy.Listener{f.implicit, f.starttls}, Gate: cfg.gate, Drain: -1,
-		Log: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: LevelTrace}))}
+		Log: f.logs.Logger()}
 	if err := f.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		// Clients were closed by their own cleanups; every session must
 		// end on its own before shutdown, relays included.
-		f.logs.waitCount(t, int(f.sessions.Load()), "session end")
+		if n := int(f.sessions.Load()); n > 0 {
+			f.logs.Wait(n, "session end")
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 		defer cancel()
 		f.srv.Shutdown(ctx)
-		f.logs.mustNotContain(t, alicePassword, wrongPassword, "bob-Secr3t-pw")
+		f.logs.MustNotContain(alicePassword, wrongPassword, "bob-Secr3t-pw")
 	})
 	return f
 }
@@ -296,105 +297,6 @@ func (w *wire) upgrade(cfg *tls.Config) error {
 	}
 	w.conn, w.r = tc, bufio.NewReader(tc)
 	return nil
-}
-
-// logSink sends server logs to t.Log and keeps them for assertions.
-type logSink struct {
-	t       *testing.T
-	mu      sync.Mutex
-	buf     strings.Builder
-	changed chan struct{}
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.t.Log(strings.TrimRight(string(p), "\n"))
-	s.mu.Lock()
-	s.buf.Write(p)
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-	return len(p), nil
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// wait blocks until a log line contains every one of parts, and returns it.
-func (s *logSink) wait(t *testing.T, parts ...string) string {
-	t.Helper()
-	var found string
-	ok := s.waitFor(t, parts, func(lines []string) bool {
-		if len(lines) > 0 {
-			found = lines[0]
-		}
-		return len(lines) > 0
-	})
-	if !ok {
-		t.FailNow()
-	}
-	return found
-}
-
-// waitCount blocks until n log lines contain every one of parts.
-func (s *logSink) waitCount(t *testing.T, n int, parts ...string) {
-	t.Helper()
-	s.waitFor(t, parts, func(lines []string) bool { return len(lines) >= n })
-}
-
-// waitFor blocks, woken by each log line, until cond holds for the lines
-// that contain every one of parts.
-func (s *logSink) waitFor(t *testing.T, parts []string, cond func([]string) bool) bool {
-	t.Helper()
-	timer := time.NewTimer(ioTimeout)
-	defer timer.Stop()
-	for {
-		s.mu.Lock()
-		text, ch := s.buf.String(), s.changed
-		s.mu.Unlock()
-		if cond(matching(text, parts)) {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			t.Errorf("log lines with %q: got %d, condition not met within %v", parts, len(matching(text, parts)), ioTimeout)
-			return false
-		}
-	}
-}
-
-func (s *logSink) count(parts ...string) int { return len(matching(s.String(), parts)) }
-
-func matching(text string, parts []string) []string {
-	var out []string
-	for _, line := range strings.Split(text, "\n") {
-		if containsAll(line, parts) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func (s *logSink) mustNotContain(t *testing.T, secrets ...string) {
-	t.Helper()
-	text := s.String()
-	for _, secret := range secrets {
-		if strings.Contains(text, secret) {
-			t.Errorf("logs contain the password %q", secret)
-		}
-	}
-}
-
-func containsAll(s string, parts []string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
 }
 
 // testTLS returns the proxy's TLS configuration, built by tlsconf as the

@@ -12,6 +12,7 @@ import (
 // TestLimits: each pre-login bound gives an -ERR naming it and a close, and
 // leaves the server healthy (ARCHITECTURE.md invariant 5).
 func TestLimits(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		limits  proxy.Limits
@@ -64,6 +65,7 @@ func TestLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f := startProxy(t, withLimits(tt.limits), forbidBackend())
 			var w *wire
 			if tt.mode == "plain" {
@@ -74,7 +76,7 @@ func TestLimits(t *testing.T) {
 			tt.drive(w)
 			w.expect(tt.want)
 			w.closed()
-			f.logs.wait(t, "session end", "outcome="+tt.outcome)
+			f.logs.WaitFor(t, 1, "session end", "outcome="+tt.outcome)
 			// The server is still healthy.
 			h := f.greeted(t)
 			h.send("QUIT")
@@ -86,6 +88,7 @@ func TestLimits(t *testing.T) {
 // TestDrippingClient: a client that keeps sending just often enough to
 // dodge the idle limit is dropped at the total pre-login time limit.
 func TestDrippingClient(t *testing.T) {
+	t.Parallel()
 	const total = time.Second
 	f := startProxy(t, withLimits(proxy.Limits{Idle: 300 * time.Millisecond, Total: total}), forbidBackend())
 	w := f.greeted(t)
@@ -106,10 +109,11 @@ func TestDrippingClient(t *testing.T) {
 	if d := time.Since(start); d < total-100*time.Millisecond || d > total+3*time.Second {
 		t.Fatalf("dropped after %v, want about the %v total limit", d, total)
 	}
-	f.logs.wait(t, "session end", "outcome=timeout", "session time limit")
+	f.logs.WaitFor(t, 1, "session end", "outcome=timeout", "session time limit")
 }
 
 func TestShutdownSaysGoodbye(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, forbidBackend())
 	plain := f.greeted(t)
 	secure := f.tlsReady(t, "implicit")
@@ -128,5 +132,5 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	f.logs.waitCount(t, 2, "session end", "outcome=shutdown")
+	f.logs.WaitFor(t, 2, "session end", "outcome=shutdown")
 }

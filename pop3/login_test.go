@@ -54,6 +54,7 @@ func bigMessage(size int) []byte {
 }
 
 func TestLoginRetrieve5MB(t *testing.T) {
+	t.Parallel()
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			f := startProxy(t)
@@ -90,6 +91,7 @@ func TestLoginRetrieve5MB(t *testing.T) {
 // client's post-login stream: commands pipelined after PASS are forwarded
 // exactly once (ARCHITECTURE.md invariant 4).
 func TestCanonicalLogin_PipelinedForwardedOnce(t *testing.T) {
+	t.Parallel()
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			f := startProxy(t)
@@ -117,6 +119,7 @@ func TestCanonicalLogin_PipelinedForwardedOnce(t *testing.T) {
 }
 
 func TestAUTH(t *testing.T) {
+	t.Parallel()
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	plain := b64("\x00alice\x00" + alicePassword)
 	tests := []struct {
@@ -167,6 +170,7 @@ func TestAUTH(t *testing.T) {
 }
 
 func TestWrongPassword3Times(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t)
 	w := f.tlsReady(t, "stls")
 	for i := 1; i <= proxy.DefaultAuthFailures; i++ {
@@ -179,13 +183,14 @@ func TestWrongPassword3Times(t *testing.T) {
 		}
 	}
 	w.closed()
-	f.logs.wait(t, "session end", "outcome=auth-failed")
-	if n := f.logs.count("login failed", "user=alice", "outcome=auth-failed"); n != proxy.DefaultAuthFailures {
+	f.logs.WaitFor(t, 1, "session end", "outcome=auth-failed")
+	if n := f.logs.Count("login failed", "user=alice", "outcome=auth-failed"); n != proxy.DefaultAuthFailures {
 		t.Fatalf("got %d 'login failed' lines for alice, want %d", n, proxy.DefaultAuthFailures)
 	}
 }
 
 func TestUnknownUserLikeKnown(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t)
 	replies := func(user string) []string {
 		w := f.tlsReady(t, "implicit")
@@ -204,6 +209,7 @@ func TestUnknownUserLikeKnown(t *testing.T) {
 // TestCredentialInjectionRefused: credentials that would smuggle a command
 // onto the backend's command line are refused without reaching it.
 func TestCredentialInjectionRefused(t *testing.T) {
+	t.Parallel()
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	tests := []struct {
 		name  string
@@ -251,6 +257,7 @@ func TestCredentialInjectionRefused(t *testing.T) {
 }
 
 func TestBackendLoginMethod(t *testing.T) {
+	t.Parallel()
 	plain := base64.StdEncoding.EncodeToString([]byte("\x00alice\x00" + alicePassword))
 	tests := []struct {
 		name string
@@ -286,6 +293,7 @@ func TestBackendLoginMethod(t *testing.T) {
 }
 
 func TestBackendInUse(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, withBackend(pop3mem.Options{Lock: true}))
 	first := f.client(t, "implicit")
 	if err := first.Login("alice", alicePassword); err != nil {
@@ -310,6 +318,7 @@ func TestBackendInUse(t *testing.T) {
 // TestCapabilityCache: the backend's CAPA is asked on a login connection
 // when the cache is cold or older than the TTL, and not otherwise.
 func TestCapabilityCache(t *testing.T) {
+	t.Parallel()
 	var now atomic.Int64
 	now.Store(time.Unix(1_000_000, 0).UnixNano())
 	f := startProxy(t, withClock(func() time.Time { return time.Unix(0, now.Load()) }))
@@ -322,7 +331,7 @@ func TestCapabilityCache(t *testing.T) {
 	}
 	login()
 	login()
-	now.Add(int64(CapabilityTTL + time.Second))
+	now.Add(int64(proxy.DefaultCapabilityTTL + time.Second))
 	login()
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
@@ -337,6 +346,7 @@ func TestCapabilityCache(t *testing.T) {
 }
 
 func TestPostLoginIdle(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, withIdle(300*time.Millisecond))
 	w := f.tlsReady(t, "implicit")
 	w.send("USER alice", "PASS "+alicePassword)

@@ -7,8 +7,8 @@ import "strings"
 // longer junk without accepting arbitrary text as a keyword.
 const maxKeyword = 8
 
-// request is one parsed command line.
-type request struct {
+// command is one parsed command line.
+type command struct {
 	name string   // the keyword, upper case
 	rest string   // everything after the keyword and one separator, verbatim (PASS, USER)
 	args []string // rest split on spaces and tabs, empty fields dropped
@@ -18,26 +18,26 @@ type request struct {
 // Keywords are case-insensitive (RFC 1939 section 3). It rejects NUL and
 // other control characters except tab, and keywords that are not short
 // alphanumeric words; both errors are refusals that count as invalid.
-func parse(line []byte) (request, error) {
+func parse(line []byte) (*command, error) {
 	for _, b := range line {
 		switch {
 		case b == 0:
-			return request{}, errNUL
+			return nil, errNUL
 		case b < ' ' && b != '\t', b == 0x7f:
-			return request{}, errSyntax
+			return nil, errSyntax
 		}
 	}
 	s := string(line)
 	name, rest, _ := strings.Cut(s, " ")
 	if name == "" || len(name) > maxKeyword {
-		return request{}, errSyntax
+		return nil, errSyntax
 	}
 	for i := 0; i < len(name); i++ {
 		if !isKeywordByte(name[i]) {
-			return request{}, errSyntax
+			return nil, errSyntax
 		}
 	}
-	return request{name: strings.ToUpper(name), rest: rest, args: fields(rest)}, nil
+	return &command{name: strings.ToUpper(name), rest: rest, args: fields(rest)}, nil
 }
 
 func isKeywordByte(b byte) bool {

@@ -13,6 +13,7 @@ const privacyReply = "-ERR [AUTH] TLS required: use STLS, or implicit TLS on por
 var apopTimestamp = regexp.MustCompile(`<[^>]*@[^>]*>`)
 
 func TestGreeting_NoAPOPTimestamp(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, forbidBackend())
 	for _, mode := range []string{"starttls", "implicit"} {
 		t.Run(mode, func(t *testing.T) {
@@ -32,6 +33,7 @@ func TestGreeting_NoAPOPTimestamp(t *testing.T) {
 }
 
 func TestPlaintextLoginRefused(t *testing.T) {
+	t.Parallel()
 	plain := base64.StdEncoding.EncodeToString([]byte("\x00alice\x00" + alicePassword))
 	tests := []struct {
 		name  string
@@ -58,11 +60,11 @@ func TestPlaintextLoginRefused(t *testing.T) {
 			w.send("QUIT")
 			w.expect("+OK mailfront signing off")
 			w.closed()
-			f.logs.wait(t, "session end", "outcome=privacy-required")
-			f.logs.wait(t, "plaintext login refused")
+			f.logs.WaitFor(t, 1, "session end", "outcome=privacy-required")
+			f.logs.WaitFor(t, 1, "plaintext login refused")
 			switch tt.name {
 			case "USER", "APOP", "AUTH PLAIN with initial response":
-				f.logs.wait(t, "plaintext login refused", "user=alice")
+				f.logs.WaitFor(t, 1, "plaintext login refused", "user=alice")
 			}
 			if n := f.dials.Load(); n != 0 {
 				t.Fatalf("got %d backend dials, want 0", n)
@@ -75,6 +77,7 @@ func TestPlaintextLoginRefused(t *testing.T) {
 // plaintext phase must never run inside TLS (CVE-2011-0411, Postfix and
 // many POP3/IMAP servers).
 func TestSTLSInjection_CVE_2011_0411(t *testing.T) {
+	t.Parallel()
 	injections := []struct{ name, payload string }{
 		{"CAPA", "CAPA\r\n"},
 		{"login", "USER alice\r\nPASS " + alicePassword + "\r\n"},
@@ -105,7 +108,7 @@ func TestSTLSInjection_CVE_2011_0411(t *testing.T) {
 					t.Fatalf("got %q as the first reply under TLS, want QUIT's: the injected command ran", got)
 				}
 				if !split {
-					f.logs.wait(t, "discarded bytes sent before tls handshake")
+					f.logs.WaitFor(t, 1, "discarded bytes sent before tls handshake")
 				}
 			})
 		}
@@ -113,6 +116,7 @@ func TestSTLSInjection_CVE_2011_0411(t *testing.T) {
 }
 
 func TestSTLSRefused(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, forbidBackend())
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
@@ -126,7 +130,48 @@ func TestSTLSRefused(t *testing.T) {
 	}
 }
 
+// TestCrossProtocol: a first line in another protocol (a browser's
+// request, an SMTP client, a TLS client on the STLS port) gets one -ERR and
+// a close, before anything else is read; as a later line it is just an
+// unknown command.
+func TestCrossProtocol(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, mode, send, want string
+	}{
+		{"http", "plain", "GET / HTTP/1.1\r\nHost: mail.example.com\r\n", "-ERR this is a POP3 server"},
+		{"http under TLS", "implicit", "POST /x HTTP/1.1\r\n", "-ERR this is a POP3 server"},
+		{"smtp", "plain", "EHLO mail.example.com\r\n", "-ERR this is a POP3 server"},
+		{"tls client hello", "plain", "\x16\x03\x01\x00\xf4\x01\x00\x00\xf0", "-ERR this port speaks plaintext POP3 with STLS, not TLS"},
+	}
+	f := startProxy(t, forbidBackend())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w *wire
+			if tt.mode == "plain" {
+				w = f.greeted(t)
+			} else {
+				w = f.tlsReady(t, tt.mode)
+			}
+			w.write(tt.send)
+			w.expect(tt.want)
+			w.closed()
+		})
+	}
+	f.logs.WaitFor(t, len(tests), "session end", "outcome=protocol-error")
+	t.Run("not the first line", func(t *testing.T) {
+		w := f.greeted(t)
+		w.send("CAPA", "GET / HTTP/1.1")
+		w.expect("+OK Capability list follows")
+		w.multiline()
+		w.expect("-ERR unknown command")
+		w.send("QUIT")
+		w.expect("+OK mailfront signing off")
+	})
+}
+
 func TestCommandsBeforeLogin(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, mode, cmd, want string
 	}{
@@ -134,7 +179,6 @@ func TestCommandsBeforeLogin(t *testing.T) {
 		{"NOOP under TLS", "implicit", "NOOP", "-ERR command not valid in this state"},
 		{"STAT under TLS", "stls", "STAT", "-ERR command not valid in this state"},
 		{"unknown", "plain", "XYZZY", "-ERR unknown command"},
-		{"http", "plain", "GET / HTTP/1.1", "-ERR unknown command"},
 		{"empty line", "plain", "", "-ERR syntax error"},
 		{"APOP under TLS", "implicit", "APOP alice c4c9334bac560ecc979e58001b3e22fb", "-ERR APOP not supported: use USER and PASS, or AUTH"},
 		{"PASS without USER", "implicit", "PASS " + alicePassword, "-ERR no user name: send USER first"},
@@ -160,15 +204,17 @@ func TestCommandsBeforeLogin(t *testing.T) {
 }
 
 func TestQuitBeforeLogin(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, forbidBackend())
 	w := f.greeted(t)
 	w.send("QUIT")
 	w.expect("+OK mailfront signing off")
 	w.closed()
-	f.logs.wait(t, "session end", "outcome=logout")
+	f.logs.WaitFor(t, 1, "session end", "outcome=logout")
 }
 
 func TestCAPA(t *testing.T) {
+	t.Parallel()
 	base := []string{"USER", "SASL PLAIN LOGIN", "RESP-CODES", "AUTH-RESP-CODE", "IMPLEMENTATION mailfront"}
 	learned := []string{"USER", "SASL PLAIN LOGIN", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "TOP", "UIDL", "IMPLEMENTATION mailfront"}
 	tests := []struct {
@@ -211,6 +257,7 @@ func TestCAPA(t *testing.T) {
 // TestCAPADoesNotDialBackend: CAPA before login comes from the cache; the
 // backend never sees a connection without a login.
 func TestCAPADoesNotDialBackend(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t, forbidBackend())
 	w := f.tlsReady(t, "implicit")
 	w.send("CAPA")

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailfront/mailfront/proxy"
 )
 
 // TestProbe checks that a probe teaches the backend's capabilities before
@@ -13,6 +15,7 @@ import (
 // (the scripted backend fails the test on anything else), and that CAPA
 // then offers them without another backend connection.
 func TestProbe(t *testing.T) {
+	t.Parallel()
 	backend := scriptedBackend(t, "S: +OK hi", "C: CAPA", "S: +OK list follows",
 		"S: TOP", "S: UIDL", "S: PIPELINING", "S: USER", "S: .", "C: QUIT")
 	f := startProxy(t, withBackendAddress(backend), withLoginTimeout(5*time.Second))
@@ -41,16 +44,17 @@ func TestProbe(t *testing.T) {
 }
 
 func TestProbeBackendDown(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t)
 	f.down.Store(true)
 	err := f.handler.Probe(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "probe backend") {
 		t.Fatalf("got %v, want a probe error", err)
 	}
-	if _, fresh := f.handler.caps.get(); fresh {
+	if _, fresh := f.handler.Caps.Fresh(); fresh {
 		t.Error("a failed probe left the capabilities fresh")
 	}
-	if err := New(Options{}).Probe(context.Background()); err != errNoBackend {
-		t.Errorf("no backend: got %v, want %v", err, errNoBackend)
+	if err := New(Options{}).Probe(context.Background()); err != proxy.ErrNoBackend {
+		t.Errorf("no backend: got %v, want %v", err, proxy.ErrNoBackend)
 	}
 }

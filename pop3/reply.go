@@ -2,166 +2,137 @@ package pop3
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/mailfront/mailfront/proxy"
 )
 
-// effect says what a refusal does to the session besides the -ERR line.
-type effect uint8
-
-const (
-	countInvalid effect = 1 << iota // counts against Limits.InvalidCommands
-	countFailure                    // counts against Limits.AuthFailures
-	closeAfter                      // the session ends after the reply
-)
-
-// reply is a protocol error: a refusal the client sees as one -ERR line.
-// Handlers return replies; session.fail is the one place that writes them.
-type reply struct {
+// protoError is a refusal the client sees as one -ERR line, returned as a
+// value by the parser and the command handlers. (*session).reply and
+// goodbye put them on the wire; nothing else writes a refusal.
+type protoError struct {
 	code    string // RFC 2449 section 8 / RFC 3206 response code, without brackets
-	text    string
-	effect  effect
-	outcome proxy.Outcome // recorded on the session when not empty
+	text    string // mailfront's own words, never a backend's or a credential
+	invalid bool   // counts against Limits.InvalidCommands
+	close   bool   // the session ends after the reply
+	outcome proxy.Outcome
 }
 
-// wire is the reply as sent, without CRLF.
-func (r *reply) wire() string {
-	if r.code != "" {
-		return "-ERR [" + r.code + "] " + r.text
+// line is the reply as sent.
+func (e *protoError) line() string {
+	if e.code != "" {
+		return "-ERR [" + e.code + "] " + e.text + "\r\n"
 	}
-	return "-ERR " + r.text
+	return "-ERR " + e.text + "\r\n"
 }
 
-func (r *reply) Error() string { return "pop3: refused: " + r.wire()[len("-ERR "):] }
+func (e *protoError) Error() string { return "pop3: refused: " + e.text }
 
 // Refusals. Texts are mailfront's own: backend wording never reaches a client.
 var (
-	errSyntax      = &reply{text: "syntax error", effect: countInvalid}
-	errNUL         = &reply{text: "NUL byte in command", effect: countInvalid}
-	errUnknown     = &reply{text: "unknown command", effect: countInvalid}
-	errNotNow      = &reply{text: "command not valid in this state", effect: countInvalid}
-	errMissingArg  = &reply{text: "missing argument", effect: countInvalid}
-	errNoUser      = &reply{text: "no user name: send USER first", effect: countInvalid}
-	errTLSActive   = &reply{text: "TLS already active", effect: countInvalid}
-	errNoTLS       = &reply{code: "SYS/PERM", text: "STLS not available", effect: countInvalid}
-	errAPOP        = &reply{text: "APOP not supported: use USER and PASS, or AUTH", effect: countInvalid}
-	errMechanism   = &reply{text: "unsupported SASL mechanism: use PLAIN or LOGIN", effect: countInvalid}
-	errBase64      = &reply{text: "invalid base64 in SASL response", effect: countInvalid}
-	errPlainFormat = &reply{text: "malformed PLAIN response", effect: countInvalid}
-	errAuthzid     = &reply{code: "AUTH", text: "authorization identity not supported", effect: countInvalid}
-	errCancelled   = &reply{text: "authentication cancelled"}
-	errAuthFailed  = &reply{code: "AUTH", text: "Authentication failed", effect: countFailure, outcome: proxy.OutcomeAuthFailed}
-	errBackendDown = &reply{code: "SYS/TEMP", text: "Backend unavailable", outcome: proxy.OutcomeBackendDown}
-	errInUse       = &reply{code: "IN-USE", text: "Mailbox in use", outcome: proxy.OutcomeAuthFailed}
-	errLoginDelay  = &reply{code: "LOGIN-DELAY", text: "Login too soon", outcome: proxy.OutcomeAuthFailed}
-	// errPrivacy refuses every credential before TLS (ARCHITECTURE.md invariant 1).
-	errPrivacy = &reply{code: "AUTH", text: "TLS required: use STLS, or implicit TLS on port 995",
-		effect: countInvalid, outcome: proxy.OutcomePrivacyRequired}
+	errSyntax      = &protoError{text: "syntax error", invalid: true}
+	errNUL         = &protoError{text: "NUL byte in command", invalid: true}
+	errUnknown     = &protoError{text: "unknown command", invalid: true}
+	errNotNow      = &protoError{text: "command not valid in this state", invalid: true}
+	errMissingArg  = &protoError{text: "missing argument", invalid: true}
+	errNoUser      = &protoError{text: "no user name: send USER first", invalid: true}
+	errTLSActive   = &protoError{text: "TLS already active", invalid: true}
+	errNoTLS       = &protoError{code: "SYS/PERM", text: "STLS not available", invalid: true}
+	errAPOP        = &protoError{text: "APOP not supported: use USER and PASS, or AUTH", invalid: true}
+	errMechanism   = &protoError{text: "unsupported SASL mechanism: use PLAIN or LOGIN", invalid: true}
+	errBase64      = &protoError{text: "invalid base64 in SASL response", invalid: true}
+	errPlainFormat = &protoError{text: "malformed PLAIN response", invalid: true}
+	errAuthzid     = &protoError{code: "AUTH", text: "authorization identity not supported", invalid: true}
+	errCancelled   = &protoError{text: "authentication cancelled"}
+	errAuthFailed  = &protoError{code: "AUTH", text: "Authentication failed"}
+	errTooManyAuth = &protoError{code: "AUTH", text: "too many authentication failures", close: true, outcome: proxy.OutcomeAuthFailed}
+	errBackendDown = &protoError{code: "SYS/TEMP", text: "Backend unavailable"}
+	errInUse       = &protoError{code: "IN-USE", text: "Mailbox in use"}
+	errLoginDelay  = &protoError{code: "LOGIN-DELAY", text: "Login too soon"}
+	// errPrivacy refuses every credential before TLS (ARCHITECTURE.md
+	// invariant 1).
+	errPrivacy = &protoError{code: "AUTH", text: "TLS required: use STLS, or implicit TLS on port 995", invalid: true}
 	// errGuard answers a login the guard refused: blocked network, or too
 	// many logins in flight from it.
-	errGuard = &reply{code: "SYS/TEMP", text: "Too many login attempts from your network; try again later",
-		effect: closeAfter, outcome: proxy.OutcomeRefused}
+	errGuard = &protoError{code: "SYS/TEMP", text: "Too many login attempts from your network; try again later",
+		close: true, outcome: proxy.OutcomeRefused}
 )
 
-// Session-ending conditions that are not refusals.
-var (
-	errLogout     = errors.New("pop3: client quit")
-	errClientGone = errors.New("pop3: client went away")
-	errTLSFailed  = errors.New("pop3: stls failed")
-)
+// goodbyes are POP3's last lines for the ends the engine causes.
+var goodbyes = proxy.Goodbyes{
+	Limits: map[proxy.LimitKind]string{
+		proxy.LimitLine:            "-ERR line too long (max %d bytes)\r\n",
+		proxy.LimitLiteral:         "-ERR literal too large (max %d bytes)\r\n", // IMAP's; never raised here
+		proxy.LimitCommands:        "-ERR too many commands (max %d)\r\n",
+		proxy.LimitInvalidCommands: "-ERR too many invalid commands (max %d)\r\n",
+	},
+	Idle:     "-ERR timeout\r\n",
+	Total:    "-ERR timeout\r\n",
+	Shutdown: "-ERR [SYS/TEMP] server shutting down\r\n",
+	CrossProtocol: map[string]string{
+		"tls": "-ERR this port speaks plaintext POP3 with STLS, not TLS\r\n",
+		"":    "-ERR this is a POP3 server\r\n",
+	},
+}
 
-// fail is the one place where errors meet the wire: it answers the client,
-// records the outcome and reports whether the session must end, with the
-// error to hand the engine.
-func (ss *session) fail(err error) (end bool, ret error) {
-	var r *reply
-	var le *proxy.LimitError
+// goodbye maps an error that ends the session to the -ERR line the client
+// gets (empty when nothing can or should be written) and the session's
+// outcome (empty to leave it to the engine). With goodbyes, it is the one
+// place where what ends a session reaches the wire.
+func goodbye(err error) (line string, o proxy.Outcome) {
+	var pe *protoError
+	if errors.As(err, &pe) { // a closing refusal, already written
+		return "", pe.outcome
+	}
+	line, o, _ = goodbyes.For(err)
+	return line, o
+}
+
+// Goodbye implements proxy.Dialogue.
+func (s *session) Goodbye(err error) (string, proxy.Outcome) { return goodbye(err) }
+
+// loginRefusal is the client's answer to a login the backend or the guard
+// did not accept; backend wording never reaches the client. A refused
+// password is counted (proxy.Session.Login) and the last one allowed ends
+// the connection; backend trouble is not (ARCHITECTURE.md invariant 8).
+func (s *session) loginRefusal(err error) error {
+	var le *proxy.LoginError
+	var br *backendRefusal
 	switch {
-	case errors.As(err, &r):
-		r = ss.count(r)
-		ss.setOutcome(r.outcome, r.effect&closeAfter != 0)
-		ss.writeLine(r.wire())
-		if r.effect&closeAfter != 0 {
-			return true, r
-		}
-		return false, nil
-	case errors.Is(err, errLogout):
-		ss.setOutcome(proxy.OutcomeLogout, false)
-		return true, nil
-	case errors.Is(err, errClientGone):
-		ss.setOutcome(proxy.OutcomeClientClosed, false)
-		return true, err
-	case errors.Is(err, errTLSFailed):
-		ss.setOutcome(proxy.OutcomeTLSFailed, true)
-		return true, err
-	case errors.As(err, &le):
-		ss.writeLine(limitText(le))
-		ss.setOutcome(proxy.OutcomeLimit, true)
-	case errors.Is(err, proxy.ErrIdle), errors.Is(err, proxy.ErrTotalTime):
-		ss.writeLine("-ERR timeout")
-		ss.setOutcome(proxy.OutcomeTimeout, true)
-	case errors.Is(err, proxy.ErrShutdown):
-		ss.writeLine("-ERR [SYS/TEMP] server shutting down")
-		ss.setOutcome(proxy.OutcomeShutdown, true)
-	default:
-		ss.s.Log.Error("internal error", "error", err)
-		ss.writeLine("-ERR internal error")
-		ss.setOutcome(proxy.OutcomeInternal, true)
+	case errors.Is(err, proxy.ErrLoginRefused):
+		return errGuard
+	case !errors.As(err, &le):
+		return err
+	case le.Result == proxy.LoginFailed && s.ps.TooManyFailures():
+		return errTooManyAuth
+	case le.Result == proxy.LoginFailed:
+		return errAuthFailed
+	case le.Result == proxy.LoginBusy && errors.As(err, &br) && br.code == "LOGIN-DELAY":
+		return errLoginDelay
+	case le.Result == proxy.LoginBusy:
+		return errInUse
 	}
-	return true, err
+	return errBackendDown
 }
 
-// count applies a refusal's counters and escalates it to a closing reply
-// when a limit is crossed.
-func (ss *session) count(r *reply) *reply {
-	if r.effect&countInvalid != 0 {
-		ss.invalid++
-		if max := ss.s.Conn.Limits().InvalidCommands; ss.invalid > max {
-			return &reply{text: fmt.Sprintf("too many invalid commands (max %d)", max),
-				effect: closeAfter, outcome: proxy.OutcomeProtocolError}
+// Reply answers a command that did not end the session: nil, or an -ERR
+// line, refused logins included. A refusal that crosses
+// Limits.InvalidCommands is replaced by the limit's goodbye. Any other
+// error is returned: it ends the session.
+func (s *session) Reply(_ *command, err error) error {
+	var pe *protoError
+	if err == nil || !errors.As(s.loginRefusal(err), &pe) {
+		return err
+	}
+	if pe.invalid {
+		if lerr := s.ps.CountInvalid(); lerr != nil {
+			return lerr
 		}
 	}
-	if r.effect&countFailure != 0 {
-		ss.failures++
-		if ss.failures >= ss.s.Conn.Limits().AuthFailures {
-			return &reply{code: "AUTH", text: "too many authentication failures",
-				effect: closeAfter, outcome: proxy.OutcomeAuthFailed}
-		}
+	if werr := s.conn.WriteString(pe.line()); werr != nil {
+		return werr
 	}
-	return r
-}
-
-// tooManyCommands ends a session that sent more than Limits.Commands.
-func tooManyCommands(max int) *reply {
-	return &reply{text: fmt.Sprintf("too many commands (max %d)", max), effect: closeAfter, outcome: proxy.OutcomeLimit}
-}
-
-// limitText names the limit a client crossed.
-func limitText(le *proxy.LimitError) string {
-	if le.Limit == "line length" {
-		return fmt.Sprintf("-ERR line too long (max %d bytes)", le.Max)
+	if pe.close {
+		return pe
 	}
-	return fmt.Sprintf("-ERR %s limit exceeded (max %d)", le.Limit, le.Max)
-}
-
-// setOutcome records why the session ends. Outcomes that describe an
-// attempt (privacy-required, auth-failed, backend-down) stick through a
-// later QUIT or disconnect; force marks outcomes that end the session.
-func (ss *session) setOutcome(o proxy.Outcome, force bool) {
-	if o == "" {
-		return
-	}
-	if force || ss.s.Outcome == "" || o == proxy.OutcomeAuthFailed ||
-		o == proxy.OutcomePrivacyRequired || o == proxy.OutcomeBackendDown {
-		ss.s.Outcome = o
-	}
-}
-
-// isEngineError reports whether err is one the engine's Conn returns for a
-// crossed limit, a timeout or shutdown.
-func isEngineError(err error) bool {
-	var le *proxy.LimitError
-	return errors.As(err, &le) || errors.Is(err, proxy.ErrIdle) ||
-		errors.Is(err, proxy.ErrTotalTime) || errors.Is(err, proxy.ErrShutdown)
+	return nil
 }

@@ -2,7 +2,7 @@ package pop3
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 
 	"github.com/mailfront/mailfront/proxy"
 )
@@ -11,52 +11,68 @@ import (
 // timestamp (ARCHITECTURE.md invariant 10).
 const greeting = "+OK mailfront ready"
 
-// state is where a client is in the AUTHORIZATION state of RFC 1939.
-type state int
+// state is where a client is in the AUTHORIZATION state of RFC 1939. The
+// states are package imap's, with stateUser between USER and PASS.
+type state uint8
 
 const (
 	// statePlain: a STARTTLS listener before STLS. No credential is
-	// accepted (RFC 2595 section 4 allows refusing them; ARCHITECTURE.md invariant 1).
+	// accepted (RFC 2595 section 4 allows refusing them; ARCHITECTURE.md
+	// invariant 1).
 	statePlain state = iota
-	// stateSecure: under TLS, no user name yet.
-	stateSecure
+	// stateTLS: under TLS, no user name yet.
+	stateTLS
 	// stateUser: under TLS, USER accepted, PASS expected.
 	stateUser
+	// stateLoggedIn: the backend accepted a login; the relay takes over.
+	stateLoggedIn
 )
 
-// handlerFunc runs one command. It writes its positive replies itself and
-// returns refusals as errors for session.fail.
-type handlerFunc func(ss *session, req request) (*proxy.Handoff, error)
+func (st state) String() string {
+	switch st {
+	case statePlain:
+		return "authorization-plaintext"
+	case stateTLS:
+		return "authorization-tls"
+	case stateUser:
+		return "authorization-user"
+	}
+	return "logged-in"
+}
 
-// allowed lists what each state accepts; anything else is refused unrun.
+// commandFunc runs one command. It writes its own positive replies and
+// returns refusals as *protoError values for session.reply.
+type commandFunc func(*session, *command) error
+
+// commands lists what each state allows; anything else is refused unrun.
 // Before TLS the credential commands are listed only to be refused by name.
-var allowed = [...]map[string]handlerFunc{
+var commands = map[state]map[string]commandFunc{
 	statePlain: {
-		"CAPA": (*session).capa,
-		"QUIT": (*session).quit,
-		"STLS": (*session).stls,
-		"USER": (*session).refusePlaintext,
-		"PASS": (*session).refusePlaintext,
-		"APOP": (*session).refusePlaintext,
-		"AUTH": (*session).refusePlaintext,
+		"CAPA": cmdCapa,
+		"QUIT": cmdQuit,
+		"STLS": cmdSTLS,
+		"USER": refusePlaintext,
+		"PASS": refusePlaintext,
+		"APOP": refusePlaintext,
+		"AUTH": refusePlaintext,
 	},
-	stateSecure: {
-		"CAPA": (*session).capa,
-		"QUIT": (*session).quit,
-		"STLS": (*session).stls,
-		"USER": (*session).user,
-		"PASS": (*session).passWithoutUser,
-		"APOP": (*session).apop,
-		"AUTH": (*session).auth,
+	stateTLS: {
+		"CAPA": cmdCapa,
+		"QUIT": cmdQuit,
+		"STLS": cmdSTLS,
+		"USER": cmdUser,
+		"PASS": cmdPassWithoutUser,
+		"APOP": cmdAPOP,
+		"AUTH": cmdAuth,
 	},
 	stateUser: {
-		"CAPA": (*session).capa,
-		"QUIT": (*session).quit,
-		"STLS": (*session).stls,
-		"USER": (*session).user,
-		"PASS": (*session).pass,
-		"APOP": (*session).apop,
-		"AUTH": (*session).auth,
+		"CAPA": cmdCapa,
+		"QUIT": cmdQuit,
+		"STLS": cmdSTLS,
+		"USER": cmdUser,
+		"PASS": cmdPass,
+		"APOP": cmdAPOP,
+		"AUTH": cmdAuth,
 	},
 }
 
@@ -66,95 +82,69 @@ var known = map[string]bool{"NOOP": true, "STAT": true, "LIST": true, "RETR": tr
 
 // session is one client's pre-authentication dialogue.
 type session struct {
-	ctx      context.Context
-	h        *Handler
-	s        *proxy.Session
-	state    state
-	username string // from USER, until PASS
+	ctx     context.Context
+	h       *Handler
+	ps      *proxy.Session
+	conn    *proxy.Conn
+	log     *slog.Logger
+	state   state
+	handoff *proxy.Handoff // set on login
 
-	commands, invalid, failures int
+	user string // from USER, until PASS
 }
 
-func newSession(ctx context.Context, h *Handler, s *proxy.Session) *session {
-	ss := &session{ctx: ctx, h: h, s: s, state: statePlain}
-	if s.Conn.IsTLS() {
-		ss.state = stateSecure
+func newSession(ctx context.Context, h *Handler, ps *proxy.Session) *session {
+	s := &session{ctx: ctx, h: h, ps: ps, conn: ps.Conn, log: ps.Log, state: statePlain}
+	if s.conn.IsTLS() {
+		s.state = stateTLS
 	}
-	return ss
+	return s
 }
 
-// run greets the client and serves commands until a handoff or the end.
-func (ss *session) run() (*proxy.Handoff, error) {
-	if err := ss.write(greeting + "\r\n"); err != nil {
-		_, ret := ss.fail(err)
-		return nil, ret
-	}
-	for {
-		h, err := ss.step()
-		if h != nil {
-			return h, nil
-		}
-		if err == nil {
-			continue
-		}
-		if end, ret := ss.fail(err); end {
-			return nil, ret
-		}
-	}
-}
+// The session is a proxy.Dialogue: proxy.Converse runs it.
+var _ proxy.Dialogue[*command] = (*session)(nil)
 
-// step reads and runs one command.
-func (ss *session) step() (*proxy.Handoff, error) {
-	line, err := ss.readLine()
+// Greet sends mailfront's own greeting (ARCHITECTURE.md invariant 10).
+func (s *session) Greet() error { return s.conn.WriteString(greeting + "\r\n") }
+
+// Read reads and parses one command, and charges it against
+// Limits.Commands, malformed ones too.
+func (s *session) Read() (*command, error) {
+	line, err := s.conn.ReadLine()
 	if err != nil {
 		return nil, err
 	}
-	ss.commands++
-	if max := ss.s.Conn.Limits().Commands; ss.commands > max {
-		return nil, tooManyCommands(max)
-	}
-	req, err := parse(line)
-	if err != nil {
+	if err := s.ps.CountCommand(); err != nil {
 		return nil, err
 	}
-	ss.trace(req)
-	fn := allowed[ss.state][req.name]
-	if fn == nil {
-		if known[req.name] {
-			return nil, errNotNow
-		}
-		return nil, errUnknown
-	}
-	return fn(ss, req)
+	return parse(line)
 }
 
-// readLine reads one line from the client. Limit, timeout and shutdown
-// errors pass unchanged; anything else means the client went away.
-func (ss *session) readLine() ([]byte, error) {
-	line, err := ss.s.Conn.ReadLine()
-	if err == nil {
-		return line, nil
+// Execute runs cmd if the state allows it.
+func (s *session) Execute(cmd *command) error {
+	s.trace(cmd)
+	if fn, ok := commands[s.state][cmd.name]; ok {
+		return fn(s, cmd)
 	}
-	if isEngineError(err) {
-		return nil, err
+	if known[cmd.name] {
+		return errNotNow
 	}
-	return nil, fmt.Errorf("read command: %w: %w", errClientGone, err)
+	return errUnknown
 }
 
-// write sends p to the client.
-func (ss *session) write(p string) error {
-	if err := ss.s.Conn.WriteString(p); err != nil {
-		return fmt.Errorf("write reply: %w: %w", errClientGone, err)
-	}
-	return nil
+// Handoff is the logged-in backend, once a login has succeeded.
+func (s *session) Handoff() *proxy.Handoff { return s.handoff }
+
+// ok sends a positive reply line.
+func (s *session) ok(text string) error {
+	return s.conn.WriteString("+OK " + text + "\r\n")
 }
 
-// writeLine sends one line, ignoring errors: the session is ending or the
-// next read will notice.
-func (ss *session) writeLine(line string) { ss.s.Conn.WriteString(line + "\r\n") }
-
-// quit ends the session politely (RFC 1939 section 5, QUIT in AUTHORIZATION).
-func (ss *session) quit(request) (*proxy.Handoff, error) {
-	ss.writeLine("+OK mailfront signing off")
-	return nil, errLogout
+// cmdQuit ends the session politely (RFC 1939 section 5, QUIT in
+// AUTHORIZATION).
+func cmdQuit(s *session, _ *command) error {
+	if err := s.ok("mailfront signing off"); err != nil {
+		return err
+	}
+	return proxy.ErrLogout
 }

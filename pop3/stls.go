@@ -1,29 +1,25 @@
 package pop3
 
-import (
-	"fmt"
+import "fmt"
 
-	"github.com/mailfront/mailfront/proxy"
-)
-
-// stls upgrades the connection (RFC 2595 section 4). The engine discards
+// cmdSTLS upgrades the connection (RFC 2595 section 4). The engine discards
 // whatever the client sent after the command and before the handshake
 // (CVE-2011-0411) and rebuilds the reader over TLS. On an implicit TLS
 // listener, or a second time, STLS is refused (ARCHITECTURE.md invariant 7).
-func (ss *session) stls(request) (*proxy.Handoff, error) {
-	if ss.s.Conn.IsTLS() {
-		return nil, errTLSActive
+func cmdSTLS(s *session, _ *command) error {
+	if s.conn.IsTLS() {
+		return errTLSActive
 	}
-	if ss.s.TLSConfig == nil {
-		return nil, errNoTLS
+	if s.ps.TLSConfig == nil {
+		return errNoTLS
 	}
-	if err := ss.write("+OK Begin TLS negotiation\r\n"); err != nil {
-		return nil, err
+	if err := s.ok("Begin TLS negotiation"); err != nil {
+		return err
 	}
-	if err := ss.s.StartTLS(ss.ctx); err != nil {
-		return nil, fmt.Errorf("stls: %w: %w", errTLSFailed, err)
+	if err := s.ps.StartTLS(s.ctx); err != nil {
+		return fmt.Errorf("stls: %w", err)
 	}
 	// RFC 2595 section 4: the server discards what it knew before TLS.
-	ss.state, ss.username = stateSecure, ""
-	return nil, nil
+	s.state, s.user = stateTLS, ""
+	return nil
 }

@@ -2,35 +2,35 @@ package pop3
 
 import "log/slog"
 
-// LevelTrace is the slog level of protocol traces, below debug. Traces
+// levelTrace is the slog level of protocol traces, below debug. Traces
 // carry the command keyword and only arguments that are not secrets.
-const LevelTrace = slog.LevelDebug - 4
+const levelTrace = slog.LevelDebug - 4
 
 // trace logs a client command with credentials redacted.
-func (ss *session) trace(req request) {
-	if !ss.s.Log.Enabled(ss.ctx, LevelTrace) {
+func (s *session) trace(cmd *command) {
+	if !s.log.Enabled(s.ctx, levelTrace) {
 		return
 	}
-	ss.s.Log.Log(ss.ctx, LevelTrace, "command", "name", req.name, "args", redact(req))
+	s.log.Log(s.ctx, levelTrace, "command", "name", cmd.name, "args", redact(cmd), "state", s.state.String())
 }
 
 // redact keeps what is safe to log of a command's arguments: the user name
 // of USER and the mechanism of AUTH. SASL responses are never traced.
-func redact(req request) string {
+func redact(cmd *command) string {
 	switch {
-	case req.rest == "":
+	case cmd.rest == "":
 		return ""
-	case req.name == "USER":
-		return req.rest
-	case req.name == "AUTH":
-		if len(req.args) > 1 {
-			return req.args[0] + " [redacted]"
+	case cmd.name == "USER":
+		return cmd.rest
+	case cmd.name == "AUTH":
+		if len(cmd.args) > 1 {
+			return cmd.args[0] + " [redacted]"
 		}
-		return req.rest
-	case req.name == "PASS" || req.name == "APOP":
+		return cmd.rest
+	case cmd.name == "PASS" || cmd.name == "APOP":
 		return "[redacted]"
-	case len(req.rest) > 64:
-		return req.rest[:64] + "..."
+	case len(cmd.rest) > 64:
+		return cmd.rest[:64] + "..."
 	}
-	return req.rest
+	return cmd.rest
 }

@@ -6,6 +6,7 @@ import (
 )
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ line, want string }{
 		{"CAPA", ""},
 		{"USER alice", "alice"},
@@ -27,9 +28,10 @@ func TestRedact(t *testing.T) {
 }
 
 // TestTraceHidesPasswords: traces are on in every test (the fixture logs at
-// LevelTrace) and the fixture fails a test whose logs hold a password; this
+// levelTrace) and the fixture fails a test whose logs hold a password; this
 // one makes sure traces are really written.
 func TestTraceHidesPasswords(t *testing.T) {
+	t.Parallel()
 	f := startProxy(t)
 	w := f.tlsReady(t, "implicit")
 	w.send("USER alice", "PASS "+wrongPassword, "PASS")
@@ -39,5 +41,5 @@ func TestTraceHidesPasswords(t *testing.T) {
 	w.send("USER alice", "PASS")
 	w.expect("+OK send PASS")
 	w.expect("-ERR missing argument")
-	f.logs.wait(t, "msg=command", "name=PASS", "args=[redacted]")
+	f.logs.WaitFor(t, 1, "msg=command", "name=PASS", "args=[redacted]")
 }

@@ -37,14 +37,7 @@ func (b *Backend) target() (network, addr string) {
 // Open dials the backend and wraps it in a Conn whose reads time out after
 // the login timeout.
 func (b *Backend) Open(ctx context.Context) (*Conn, error) {
-	connect := b.Connect
-	if connect <= 0 {
-		connect = DefaultBackendConnect
-	}
-	login := b.Login
-	if login <= 0 {
-		login = DefaultBackendLogin
-	}
+	connect, login := b.EffectiveTimeouts()
 	network, addr := b.target()
 	dctx, cancel := context.WithTimeout(ctx, connect)
 	defer cancel()

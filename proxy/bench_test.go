@@ -14,17 +14,11 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"runtime"
 	"strings"
@@ -33,41 +27,20 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/mailfront/mailfront/internal/testpki"
 )
 
 var idleSessions = flag.Int("idle-sessions", 1000, "sessions BenchmarkIdleSessions holds open")
 
-// benchTLS mints an ECDSA P-256 certificate, the default this engine is
-// tuned for, and returns matching server and client configurations.
-// (internal/testpki does not promise the key type, so this mints its own.)
+// benchTLS mints an ECDSA P-256 certificate (testpki's leaf), the default
+// this engine is tuned for, and returns matching server and client
+// configurations.
 func benchTLS(tb testing.TB) (srv, cli *tls.Config) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-	srv = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	cli = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS13}
+	ca := testpki.NewCA(tb)
+	srv = &tls.Config{Certificates: []tls.Certificate{ca.Leaf(tb, "localhost")}, MinVersion: tls.VersionTLS12}
+	cli = &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS13}
 	return srv, cli
 }
 
@@ -127,7 +100,7 @@ func benchRelay(b *testing.B, client, clientEngine net.Conn, down bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		Relay(ctx, clientEngine, backendEngine, nil, nil, time.Minute)
+		relaySync(ctx, relayOptions{mode: RelayOptimized, releaseTLS: true}, clientEngine, backendEngine, nil, nil, time.Minute)
 		close(done)
 	}()
 	b.Cleanup(func() { cancel(); <-done })
@@ -608,9 +581,9 @@ func expectLine(c net.Conn, want string) error {
 
 func waitDrained(b *testing.B, srv *Server) {
 	deadline := time.Now().Add(30 * time.Second)
-	for srv.Conns() > 0 {
+	for srv.conns.Load() > 0 {
 		if time.Now().After(deadline) {
-			b.Fatalf("%d sessions still open 30s after their clients closed", srv.Conns())
+			b.Fatalf("%d sessions still open 30s after their clients closed", srv.conns.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

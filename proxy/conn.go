@@ -14,31 +14,6 @@ import (
 	"time"
 )
 
-// Errors returned by Conn reads. Protocol handlers map them to the wire
-// (IMAP BYE, POP3 -ERR) in one place.
-var (
-	// ErrShutdown means the server is shutting down; the handler should
-	// send its "unavailable" goodbye and return.
-	ErrShutdown = errors.New("proxy: server shutting down")
-	// ErrIdle means the peer sent nothing for Limits.Idle.
-	ErrIdle = errors.New("proxy: idle timeout")
-	// ErrTotalTime means the pre-authentication phase lasted longer than Limits.Total.
-	ErrTotalTime = errors.New("proxy: session time limit")
-	// ErrTLSActive means STARTTLS was requested on a connection already under TLS.
-	ErrTLSActive = errors.New("proxy: tls already active")
-)
-
-// LimitError reports that a peer crossed a configured bound. Its Limit names
-// the bound so that the reply can name it too.
-type LimitError struct {
-	Limit string // "line length", "literal size", ...
-	Max   int64
-}
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("proxy: %s limit exceeded (max %d)", e.Limit, e.Max)
-}
-
 const readerSize = 4096
 
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerSize) }}
@@ -55,6 +30,13 @@ type Conn struct {
 	start   time.Time
 	now     func() time.Time
 	stopped atomic.Bool
+	// sniff: the next line is the client's first, checked for another
+	// protocol's (see ReadLine). The engine sets it on client connections.
+	sniff bool
+	// relay is how the connection will be relayed after login: under
+	// RelayStandard TLS runs directly over the socket, without recordConn,
+	// and Detach neither drains nor releases crypto/tls's buffers.
+	relay relayOptions
 
 	bytesIn, bytesOut int64
 }
@@ -72,12 +54,6 @@ func NewConn(c net.Conn, l Limits) *Conn {
 // Limits returns the limits in force on c.
 func (c *Conn) Limits() Limits { return c.limits }
 
-// RemoteAddr is the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
-
-// NetConn is the current transport: the TLS connection once TLS is up.
-func (c *Conn) NetConn() net.Conn { return c.c }
-
 // TLS returns the TLS state, or nil before TLS.
 func (c *Conn) TLS() *tls.ConnectionState {
 	if c.tls == nil {
@@ -89,15 +65,6 @@ func (c *Conn) TLS() *tls.ConnectionState {
 
 // IsTLS reports whether the connection is under TLS.
 func (c *Conn) IsTLS() bool { return c.tls != nil }
-
-// Buffered is how many bytes the peer sent that have been read from the
-// socket but not yet consumed.
-func (c *Conn) Buffered() int {
-	if c.r == nil {
-		return 0
-	}
-	return c.r.Buffered()
-}
 
 // Stopped reports whether Stop has been called.
 func (c *Conn) Stopped() bool { return c.stopped.Load() }
@@ -158,16 +125,43 @@ func (c *Conn) readErr(err error) error {
 
 // ReadLine reads one line and returns it without its line ending (CRLF, or a
 // bare LF). The slice is the caller's. A line longer than Limits.Line gives a
-// *LimitError.
+// *LimitError. A client's first line that belongs to another protocol gives
+// a *CrossProtocolError.
 func (c *Conn) ReadLine() ([]byte, error) {
 	if err := c.armRead(); err != nil {
 		return nil, err
 	}
+	if c.sniff && c.tls == nil {
+		// A TLS client on a plaintext listener sends a ClientHello, whose
+		// record header starts with 0x16 and which holds no line end for
+		// a long way: refuse it on its first byte rather than wait.
+		b, err := c.r.Peek(1)
+		if err != nil {
+			return nil, c.readErr(err)
+		}
+		if b[0] == tlsHandshakeRecord {
+			c.sniff = false
+			return nil, &CrossProtocolError{Protocol: "tls"}
+		}
+	}
+	line, err := c.readLine()
+	if err != nil || !c.sniff {
+		return line, err
+	}
+	c.sniff = false
+	if p := otherProtocol(line); p != "" {
+		return nil, &CrossProtocolError{Protocol: p}
+	}
+	return line, nil
+}
+
+// readLine is ReadLine after the deadline is set.
+func (c *Conn) readLine() ([]byte, error) {
 	var line []byte
 	for {
 		frag, err := c.r.ReadSlice('\n')
 		if len(line)+len(frag) > c.limits.Line+2 {
-			return nil, &LimitError{Limit: "line length", Max: int64(c.limits.Line)}
+			return nil, &LimitError{Kind: LimitLine, Max: int64(c.limits.Line)}
 		}
 		line = append(line, frag...)
 		if err == bufio.ErrBufferFull {
@@ -184,7 +178,7 @@ func (c *Conn) ReadLine() ([]byte, error) {
 		line = line[:n-1]
 	}
 	if len(line) > c.limits.Line {
-		return nil, &LimitError{Limit: "line length", Max: int64(c.limits.Line)}
+		return nil, &LimitError{Kind: LimitLine, Max: int64(c.limits.Line)}
 	}
 	return line, nil
 }
@@ -233,30 +227,18 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) (discarded int, er
 	discarded = c.r.Buffered()
 	c.r.Discard(discarded)
 	c.r.Reset(nil)
-	t := tls.Server(newRecordConn(c.raw), cfg)
+	var t *tls.Conn
+	if c.relay.mode == RelayStandard {
+		t = tls.Server(c.raw, cfg)
+	} else {
+		t = tls.Server(newRecordConn(c.raw), cfg)
+	}
 	if err := c.handshake(ctx, t); err != nil {
 		return discarded, err
 	}
 	c.c, c.tls = t, t
 	c.r.Reset(t)
 	return discarded, nil
-}
-
-// StartTLSClient upgrades a backend connection to TLS as a client.
-func (c *Conn) StartTLSClient(ctx context.Context, cfg *tls.Config) error {
-	if c.tls != nil {
-		return ErrTLSActive
-	}
-	c.r.Discard(c.r.Buffered())
-	// recordConn below, as for clients: the relay can then tell from it
-	// alone whether the backend has sent anything.
-	t := tls.Client(newRecordConn(c.raw), cfg)
-	if err := c.handshake(ctx, t); err != nil {
-		return err
-	}
-	c.c, c.tls = t, t
-	c.r.Reset(t)
-	return nil
 }
 
 // handshake runs t's handshake within the handshake limit. It bounds the
@@ -299,9 +281,15 @@ func (c *Conn) Detach() (net.Conn, []byte) {
 		pending = make([]byte, n)
 		c.r.Read(pending)
 	}
-	if c.tls != nil {
+	if c.tls != nil && c.relay.mode != RelayStandard {
+		// The optimized relay reads a TLS source only once its record is
+		// complete below it (recordConn), so what crypto/tls has already
+		// decrypted must be handed over now; the standard relay reads the
+		// tls.Conn itself.
 		pending = drainTLS(c.tls, pending)
-		releaseTLSBuffers(c.tls)
+		if c.relay.releaseTLS {
+			releaseTLSBuffers(c.tls)
+		}
 	}
 	c.r.Reset(nil)
 	readerPool.Put(c.r)

@@ -48,6 +48,7 @@ func serverTLS(t *testing.T) (*tls.Config, *tls.Config) {
 }
 
 func TestReadLine(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 100)
 	tests := []struct {
 		name, in string
@@ -78,7 +79,7 @@ func TestReadLine(t *testing.T) {
 			if tt.wantErr {
 				_, err := c.ReadLine()
 				var le *LimitError
-				if !errors.As(err, &le) || le.Limit != "line length" {
+				if !errors.As(err, &le) || le.Kind != LimitLine {
 					t.Fatalf("got %v, want a line length LimitError", err)
 				}
 			}
@@ -88,6 +89,7 @@ func TestReadLine(t *testing.T) {
 
 // A line longer than the reader's buffer is assembled from fragments.
 func TestReadLineLongerThanBuffer(t *testing.T) {
+	t.Parallel()
 	cli, srv := pair(t)
 	line := strings.Repeat("z", 3*readerSize)
 	go cli.Write([]byte(line + "\r\n"))
@@ -99,6 +101,7 @@ func TestReadLineLongerThanBuffer(t *testing.T) {
 }
 
 func TestReadLineIdle(t *testing.T) {
+	t.Parallel()
 	_, srv := pair(t)
 	c := NewConn(srv, Limits{Idle: 50 * time.Millisecond})
 	if _, err := c.ReadLine(); !errors.Is(err, ErrIdle) {
@@ -109,6 +112,7 @@ func TestReadLineIdle(t *testing.T) {
 // A client that drips a byte at a time never trips the idle limit but does
 // trip the total one.
 func TestReadLineTotal(t *testing.T) {
+	t.Parallel()
 	cli, srv := pair(t)
 	c := NewConn(srv, Limits{Idle: time.Second, Total: 200 * time.Millisecond})
 	done := make(chan struct{})
@@ -131,6 +135,7 @@ func TestReadLineTotal(t *testing.T) {
 }
 
 func TestStopUnblocksReadButNotWrite(t *testing.T) {
+	t.Parallel()
 	cli, srv := pair(t)
 	c := NewConn(srv, Limits{})
 	errc := make(chan error, 1)
@@ -154,6 +159,7 @@ func TestStopUnblocksReadButNotWrite(t *testing.T) {
 // TestStartTLSDiscardsPlaintext_CVE_2011_0411: bytes sent after the STARTTLS
 // command, before the handshake, must not be read as commands under TLS.
 func TestStartTLSDiscardsPlaintext_CVE_2011_0411(t *testing.T) {
+	t.Parallel()
 	srvCfg, cliCfg := serverTLS(t)
 	cli, srv := pair(t)
 	c := NewConn(srv, Limits{})
@@ -195,6 +201,7 @@ func TestStartTLSDiscardsPlaintext_CVE_2011_0411(t *testing.T) {
 }
 
 func TestHandshakeTimeout(t *testing.T) {
+	t.Parallel()
 	srvCfg, _ := serverTLS(t)
 	_, srv := pair(t)
 	c := NewConn(srv, Limits{Handshake: 50 * time.Millisecond})
@@ -205,6 +212,7 @@ func TestHandshakeTimeout(t *testing.T) {
 
 // Detach hands over what the reader and crypto/tls hold, exactly once.
 func TestDetachReturnsPipelinedBytes(t *testing.T) {
+	t.Parallel()
 	srvCfg, cliCfg := serverTLS(t)
 	cli, srv := pair(t)
 	c := NewConn(srv, Limits{})
@@ -247,6 +255,7 @@ func TestDetachReturnsPipelinedBytes(t *testing.T) {
 // A limit reply must reach a client whose excess input is still unread:
 // a plain close would answer that input with a reset and lose the reply.
 func TestCloseLingeringDeliversLastReply(t *testing.T) {
+	t.Parallel()
 	cli, srv := pair(t)
 	c := NewConn(srv, Limits{Line: 600})
 	flood := strings.Repeat("x", 200<<10)

@@ -33,6 +33,11 @@ const (
 	// LoginBackendError: the backend could not be asked (down, timeout,
 	// protocol trouble); never counted against the client.
 	LoginBackendError
+	// LoginBusy: the backend accepted the credentials but not the session
+	// now (POP3 [IN-USE]: the maildrop is locked; [LOGIN-DELAY]: polled
+	// too soon, RFC 2449 section 8, RFC 3206). Not a failed password:
+	// never counted against the client, nor as a success.
+	LoginBusy
 )
 
 // ErrLoginRefused is returned by Gate.Login when the client's network has
@@ -45,7 +50,7 @@ var ErrRefused = errors.New("proxy: connection refused by the guard")
 
 // Gate decides about connections and login attempts by client address. The
 // engine asks it about every connection and handshake, the protocol
-// handlers (through Session.BeginLogin) about every login. Package guard
+// handlers (through Session.Login) about every login. Package guard
 // implements it; a nil Gate admits everything.
 type Gate interface {
 	// Connect is asked on the accept goroutine for every new connection,
@@ -63,50 +68,4 @@ type Gate interface {
 	// verdict once and returns how long to wait before answering the
 	// client (the failure penalty); it must be called exactly once.
 	Login(ctx context.Context, addr netip.Addr, user, password string) (done func(LoginResult) time.Duration, err error)
-}
-
-// BeginLogin asks the listener's gate about a login attempt. It returns
-// ErrLoginRefused when the guard refuses, ErrShutdown when the server
-// stops while it waits. Otherwise the caller logs in to the backend and
-// passes the verdict to finish, which reports it and waits out the
-// failure penalty (returning ErrShutdown if the server stops meanwhile).
-func (s *Session) BeginLogin(ctx context.Context, user, password string) (finish func(LoginResult) error, err error) {
-	start := time.Now()
-	observe := func(r LoginResult) {
-		if s.Observer != nil {
-			s.Observer.Login(s.Protocol, r, time.Since(start))
-		}
-	}
-	if s.Gate == nil {
-		return func(r LoginResult) error { observe(r); return nil }, nil
-	}
-	done, err := s.Gate.Login(ctx, s.Addr, user, password)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ErrShutdown
-		}
-		if s.Observer != nil {
-			s.Observer.LoginRefused(s.Protocol)
-		}
-		return nil, err
-	}
-	start = time.Now() // latency of the backend, not of the guard's wait
-	return func(r LoginResult) error {
-		observe(r)
-		wait := done(r)
-		if wait <= 0 {
-			return nil
-		}
-		if s.Observer != nil {
-			s.Observer.GuardDelay(wait)
-		}
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return ErrShutdown
-		}
-	}, nil
 }

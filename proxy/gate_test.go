@@ -5,10 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailfront/mailfront/internal/logtest"
 )
 
 // fakeGate answers Connect with verdict, counts releases, refuses
@@ -85,6 +89,7 @@ func (r *recorder) LoginRefused(p string)                            { r.add("lo
 func (r *recorder) PlaintextRefused(p string)                        { r.add("plaintext-refused " + p) }
 func (r *recorder) GuardDelay(d time.Duration)                       { r.add("delay") }
 func (r *recorder) BackendDialFailed(p string)                       { r.add("dial-failed " + p) }
+func (r *recorder) SelfTestFailed(shortcut string)                   { r.add("self-test-failed " + shortcut) }
 
 func startGated(t *testing.T, mode TLSMode, g Gate, obs Observer, refuse func(*Conn)) *Listener {
 	t.Helper()
@@ -105,6 +110,7 @@ func startGated(t *testing.T, mode TLSMode, g Gate, obs Observer, refuse func(*C
 // STARTTLS listener; one it refuses on a STARTTLS listener gets the
 // protocol's goodbye instead of the greeting.
 func TestGateRefusesBeforeHandshake(t *testing.T) {
+	t.Parallel()
 	goodbye := func(c *Conn) { c.WriteString("- go away\r\n") }
 	tests := []struct {
 		name    string
@@ -148,6 +154,7 @@ func TestGateRefusesBeforeHandshake(t *testing.T) {
 // when it ends, and the observer sees the session start, its handshake
 // and its end.
 func TestGateAdmitReleasesOnce(t *testing.T) {
+	t.Parallel()
 	g := &fakeGate{verdict: Admit}
 	obs := newRecorder()
 	l := startGated(t, Implicit, g, obs, nil)
@@ -174,6 +181,7 @@ func TestGateAdmitReleasesOnce(t *testing.T) {
 // TestGateRefusesStartTLSHandshake: when the gate refuses a STARTTLS
 // handshake, Session.StartTLS returns ErrRefused without one.
 func TestGateRefusesStartTLSHandshake(t *testing.T) {
+	t.Parallel()
 	g := &fakeGate{verdict: Admit, noHandshake: true}
 	obs := newRecorder()
 	l := startGated(t, STARTTLS, g, obs, nil)
@@ -191,45 +199,57 @@ func TestGateRefusesStartTLSHandshake(t *testing.T) {
 	}
 }
 
-// TestBeginLogin: the gate's penalty is waited out after a failure, the
-// wait ends early with ErrShutdown when the server stops, and a refusal
-// is passed on without a backend login.
-func TestBeginLogin(t *testing.T) {
+// TestLogin: a login's verdict reaches the gate and the observer, and is
+// logged once; the gate's failure penalty is waited out before the verdict
+// is returned, and the wait ends early with ErrShutdown when the server
+// stops; a refusal by the gate is passed on without a backend login.
+func TestLogin(t *testing.T) {
+	t.Parallel()
 	obs := newRecorder()
-	s := &Session{Protocol: "toy", Observer: obs, Gate: &fakeGate{wait: 20 * time.Millisecond}}
-	finish, err := s.BeginLogin(context.Background(), "u", "p")
-	if err != nil {
-		t.Fatal(err)
+	logs := logtest.New(t, slog.LevelDebug)
+	gate := &fakeGate{wait: 20 * time.Millisecond}
+	c, _ := pair(t)
+	s := &Session{Protocol: "toy", Observer: obs, Gate: gate, Conn: NewConn(c, Limits{}), Log: logs.Logger()}
+	failed := errors.New("backend said no")
+	attempts := 0
+	attempt := func(r LoginResult, err error) Attempt {
+		return func() (*Conn, string, LoginResult, error) { attempts++; return nil, "", r, err }
 	}
-	if err := finish(LoginFailed); err != nil {
-		t.Fatalf("finish: %v", err)
+	_, err := s.Login(context.Background(), "u", "p", "LOGIN", time.Minute, attempt(LoginFailed, failed))
+	var le *LoginError
+	if !errors.As(err, &le) || le.Result != LoginFailed || !errors.Is(err, failed) {
+		t.Fatalf("got %v, want a LoginError for LoginFailed", err)
 	}
 	if !obs.has("login toy") || !obs.has("delay") {
 		t.Errorf("observer: got %q", obs.events)
 	}
+	if len(gate.results) != 1 || gate.results[0] != LoginFailed {
+		t.Errorf("gate got %v, want one LoginFailed", gate.results)
+	}
+	if got := logs.String(); !strings.Contains(got, `msg="login failed" user=u outcome=auth-failed method=LOGIN failures=1`) || s.Outcome != OutcomeAuthFailed {
+		t.Errorf("outcome %q, log:\n%s\nwant one login failed line", s.Outcome, got)
+	}
 
 	s.Gate = &fakeGate{wait: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
-	finish, err = s.BeginLogin(ctx, "u", "p")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cancel()
-	if err := finish(LoginFailed); !errors.Is(err, ErrShutdown) {
-		t.Fatalf("finish after shutdown: got %v, want ErrShutdown", err)
+	if _, err := s.Login(ctx, "u", "p", "LOGIN", time.Minute, attempt(LoginFailed, failed)); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("login with a penalty after shutdown: got %v, want ErrShutdown", err)
 	}
 
+	attempts = 0
 	s.Gate = &fakeGate{loginErr: ErrLoginRefused}
-	if _, err := s.BeginLogin(context.Background(), "u", "p"); !errors.Is(err, ErrLoginRefused) {
+	if _, err := s.Login(context.Background(), "u", "p", "LOGIN", time.Minute, attempt(LoginOK, nil)); !errors.Is(err, ErrLoginRefused) {
 		t.Fatalf("got %v, want ErrLoginRefused", err)
 	}
-	if !obs.has("login-refused toy") {
-		t.Errorf("observer: got %q", obs.events)
+	if !obs.has("login-refused toy") || attempts != 0 {
+		t.Errorf("observer: got %q, %d attempts; want login-refused and none", obs.events, attempts)
 	}
 }
 
 // TestHandshakeFailureReason checks the labels stay in their small set.
 func TestHandshakeFailureReason(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want string

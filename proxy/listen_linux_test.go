@@ -14,6 +14,7 @@ import (
 // TCP_NODELAY is on: serve sets neither per connection. Zero is
 // DefaultKeepalive, negative turns keepalive off.
 func TestListenerKeepaliveInherited(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		keepalive time.Duration

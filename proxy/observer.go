@@ -36,4 +36,7 @@ type Observer interface {
 	GuardDelay(d time.Duration)
 	// BackendDialFailed counts a backend that could not be reached.
 	BackendDialFailed(protocol string)
+	// SelfTestFailed counts a shortcut past the standard library that
+	// failed its self-test at start and is off (ShortcutTLSBufferRelease).
+	SelfTestFailed(shortcut string)
 }

@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// optimized is the relay path these tests are about.
+var optimized = relayOptions{mode: RelayOptimized, releaseTLS: true}
+
 // waitParked waits until no relay direction has a goroutine.
 func waitParked(t *testing.T) {
 	t.Helper()
@@ -30,7 +33,7 @@ func TestRelayParksWhenQuiet(t *testing.T) {
 	if theParker() == nil {
 		t.Skip("epoll unavailable")
 	}
-	client, backend, _, done := tlsRelay(t, context.Background(), time.Minute, nil)
+	client, backend, _, done := tlsRelay(t, context.Background(), optimized, time.Minute, nil)
 	client.SetDeadline(time.Now().Add(20 * time.Second))
 	backend.SetDeadline(time.Now().Add(20 * time.Second))
 	for i := range 2 {
@@ -63,7 +66,7 @@ func TestRelayParkedIdleAndShutdown(t *testing.T) {
 	}
 	t.Run("idle", func(t *testing.T) {
 		idle := parkAfter + 700*time.Millisecond
-		client, _, _, done := tlsRelay(t, context.Background(), idle, nil)
+		client, _, _, done := tlsRelay(t, context.Background(), optimized, idle, nil)
 		waitParked(t)
 		select {
 		case err := <-done:
@@ -80,7 +83,7 @@ func TestRelayParkedIdleAndShutdown(t *testing.T) {
 	})
 	t.Run("shutdown", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		_, backend, _, done := tlsRelay(t, ctx, time.Minute, nil)
+		_, backend, _, done := tlsRelay(t, ctx, optimized, time.Minute, nil)
 		waitParked(t)
 		cancel()
 		if err := <-done; !errors.Is(err, ErrShutdown) {
@@ -100,7 +103,7 @@ func TestRelayParkedHalfClose(t *testing.T) {
 	if theParker() == nil {
 		t.Skip("epoll unavailable")
 	}
-	client, backend, _, done := tlsRelay(t, context.Background(), time.Minute, nil)
+	client, backend, _, done := tlsRelay(t, context.Background(), optimized, time.Minute, nil)
 	waitParked(t)
 	backend.Write([]byte("* BYE\r\n"))
 	backend.(*net.TCPConn).CloseWrite()
@@ -129,7 +132,7 @@ func TestReleaseTLSBuffers(t *testing.T) {
 	if !tlsBufs.ok {
 		t.Fatal("crypto/tls.Conn has no rawInput, input and hand buffers of the expected types: update tlsbuf.go")
 	}
-	client, backend, engine, _ := tlsRelay(t, context.Background(), time.Minute, func(c *tls.Conn) {
+	client, backend, engine, _ := tlsRelay(t, context.Background(), optimized, time.Minute, func(c *tls.Conn) {
 		if raw, hand := tlsBuffersCap(c); raw != 0 || hand != 0 {
 			t.Errorf("after hand-off: rawInput cap %d, hand cap %d; want 0, 0", raw, hand)
 		}

@@ -13,6 +13,7 @@ import (
 // hands crypto/tls no more than the current record; recordReady says when
 // a whole record is at hand without touching the socket.
 func TestRecordConnReadAhead(t *testing.T) {
+	t.Parallel()
 	rec := func(body string) []byte {
 		return append([]byte{23, 3, 3, byte(len(body) >> 8), byte(len(body))}, body...)
 	}
@@ -74,6 +75,7 @@ func TestRecordConnReadAhead(t *testing.T) {
 
 // A batch goes out as one write, in order, after unbatched writes.
 func TestRecordConnBatch(t *testing.T) {
+	t.Parallel()
 	cli, srv := pair(t)
 	rc := newRecordConn(srv)
 	rc.Write([]byte("a"))

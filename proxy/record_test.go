@@ -22,6 +22,7 @@ func (c *oneByteConn) Read(p []byte) (int, error) {
 }
 
 func TestRecordConnStopsAtRecordBoundaries(t *testing.T) {
+	t.Parallel()
 	rec := func(body string) []byte {
 		return append([]byte{23, 3, 3, byte(len(body) >> 8), byte(len(body))}, body...)
 	}

@@ -10,13 +10,13 @@ import (
 // up to the TTL.
 const DefaultRefreshRetry = time.Second
 
-// Refresher keeps what a protocol handler learns from its backend (its
+// refresher keeps what a protocol handler learns from its backend (its
 // capabilities) fresh in the background: it probes whenever the knowledge
 // is older than TTL, so a backend that logins already keep fresh is never
 // probed, and an idle one is probed once per TTL. A failed probe is retried
 // with backoff; the backend becoming unreachable and reachable again is
 // logged once each, not at every retry.
-type Refresher struct {
+type refresher struct {
 	Backend string        // for logs
 	TTL     time.Duration // how old the knowledge may get
 	// Age is how old the knowledge is; a very large value when there is none.
@@ -30,7 +30,7 @@ type Refresher struct {
 }
 
 // Run probes until ctx ends.
-func (r *Refresher) Run(ctx context.Context) {
+func (r *refresher) Run(ctx context.Context) {
 	log := r.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

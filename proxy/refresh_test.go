@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,39 +8,24 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailfront/mailfront/internal/logtest"
 )
-
-// syncBuffer is a log destination read while the refresher writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // TestRefresher runs a backend through down, down, up and checks that the
 // refresher probes at once when it knows nothing, retries failures, stops
 // probing once the knowledge is fresh, and logs each change of state once.
 func TestRefresher(t *testing.T) {
+	t.Parallel()
 	results := []error{errors.New("refused"), errors.New("refused"), nil}
 	probes := make(chan int, len(results)+1)
 	var mu sync.Mutex
 	var learnt bool
 	n := 0
-	var logs syncBuffer
+	logs := logtest.New(t, slog.LevelInfo)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := &Refresher{
+	r := &refresher{
 		Backend: "backend:143",
 		TTL:     time.Hour, // never reached in this test: one success ends the probing
 		Retry:   time.Millisecond,
@@ -66,7 +50,7 @@ func TestRefresher(t *testing.T) {
 			probes <- n
 			return err
 		},
-		Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		Log: logs.Logger(),
 	}
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
@@ -94,8 +78,9 @@ func TestRefresher(t *testing.T) {
 // TestRefresherWaitsForTTL checks that fresh knowledge is not probed for,
 // and that Run returns when its context ends.
 func TestRefresherWaitsForTTL(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Refresher{
+	r := &refresher{
 		TTL: time.Hour,
 		Age: func() time.Duration { return time.Minute },
 		Probe: func(context.Context) error {

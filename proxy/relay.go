@@ -48,30 +48,28 @@ type RelayStats struct {
 	Down int64 // backend to client
 }
 
-// Relay copies bytes between a logged-in client and its backend, in both
-// directions, until both have ended or either fails, then closes both. It
-// first sends toBackend (bytes the client pipelined after its login) and
-// toClient (bytes the backend sent after its login reply). An EOF from one
-// side is passed on as a half-close. The session ends when nothing moved for
-// idle, or when ctx is cancelled. While the session is quiet, no copy buffer
-// is held, and on Linux no goroutine either: each direction takes a pooled
-// buffer only while bytes flow, and parks its socket in a shared epoll set
-// once it has been quiet for parkAfter.
-func Relay(ctx context.Context, client, backend net.Conn, toBackend, toClient []byte, idle time.Duration) (RelayStats, error) {
-	type result struct {
-		st  RelayStats
-		err error
-	}
-	done := make(chan result, 1)
-	runRelay(ctx, client, backend, toBackend, toClient, idle, func(st RelayStats, err error) {
-		done <- result{st, err}
-	})
-	r := <-done
-	return r.st, r.err
+// relayOptions choose the relay's path: RelayStandard's plain copy, or
+// RelayOptimized's, with the TLS buffer release when its self-test passed.
+type relayOptions struct {
+	mode       RelayMode
+	releaseTLS bool
 }
 
-// relay is one session's two directions and what ends them.
+// relay is one session's two directions and what ends them: it copies
+// bytes between a logged-in client and its backend, in both directions,
+// until both have ended or either fails, then closes both. It first sends
+// toBackend (bytes the client pipelined after its login) and toClient
+// (bytes the backend sent after its login reply). An EOF from one side is
+// passed on as a half-close. The session ends when nothing moved for idle,
+// or when ctx is cancelled.
+//
+// On the optimized path a quiet session holds no copy buffer, and on Linux
+// no goroutine either: each direction takes a pooled buffer only while
+// bytes flow, and parks its socket in a shared epoll set once it has been
+// quiet for parkAfter. On the standard path each direction is a goroutine
+// with a buffer of its own, reading until its source ends.
 type relay struct {
+	opts            relayOptions
 	client, backend net.Conn
 	idle            time.Duration
 	last            atomic.Int64 // unix nanoseconds of the last byte either way
@@ -115,10 +113,10 @@ type pipe struct {
 	registered bool   // src is in the parker's epoll set; owned by the running goroutine
 }
 
-// runRelay is Relay without the wait: done is called once, from some
-// goroutine, when the relay has ended and both connections are closed.
-func runRelay(ctx context.Context, client, backend net.Conn, toBackend, toClient []byte, idle time.Duration, done func(RelayStats, error)) {
-	r := &relay{client: client, backend: backend, idle: idle, ctx: ctx, done: done, open: 2}
+// runRelay starts a relay; done is called once, from some goroutine, when
+// the relay has ended and both connections are closed.
+func runRelay(ctx context.Context, opts relayOptions, client, backend net.Conn, toBackend, toClient []byte, idle time.Duration, done func(RelayStats, error)) {
+	r := &relay{opts: opts, client: client, backend: backend, idle: idle, ctx: ctx, done: done, open: 2}
 	r.up.init(r, backend, client, toBackend)
 	r.down.init(r, client, backend, toClient)
 	r.touch()
@@ -132,6 +130,9 @@ func runRelay(ctx context.Context, client, backend net.Conn, toBackend, toClient
 
 func (p *pipe) init(r *relay, dst, src net.Conn, pending []byte) {
 	p.r, p.dst, p.src, p.pending = r, dst, src, pending
+	if r.opts.mode == RelayStandard {
+		return // pumpConn, with no parking
+	}
 	if t, ok := src.(*tls.Conn); ok {
 		if rc, ok := t.NetConn().(*recordConn); ok && rc.raw != nil {
 			p.srcTLS, p.rec, p.srcRaw = t, rc, rc.raw
@@ -379,7 +380,7 @@ func (p *pipe) pumpTLS() error {
 			p.src.SetReadDeadline(p.quietDeadline())
 			if err := p.rec.fill(); err != nil {
 				if p.canPark && errors.Is(err, os.ErrDeadlineExceeded) {
-					releaseTLSBuffers(p.srcTLS)
+					p.releaseTLS()
 					p.rec.shrinkAhead()
 					return errQuiet
 				}
@@ -416,7 +417,7 @@ func (p *pipe) pumpTLS() error {
 		case p.canPark && errors.Is(rerr, os.ErrDeadlineExceeded):
 			// A record that was not data (a key update) sent crypto/tls
 			// to the socket for the next one.
-			releaseTLSBuffers(p.srcTLS)
+			p.releaseTLS()
 			p.rec.shrinkAhead()
 			return errQuiet
 		default:
@@ -425,8 +426,16 @@ func (p *pipe) pumpTLS() error {
 	}
 }
 
+// releaseTLS lets crypto/tls's empty input buffers go while the source
+// is quiet, where the self-test allowed it.
+func (p *pipe) releaseTLS() {
+	if p.r.opts.releaseTLS {
+		releaseTLSBuffers(p.srcTLS)
+	}
+}
+
 // pumpConn relays from a connection that is not a socket (or TLS not over
-// recordConn), holding a buffer while it waits.
+// recordConn), holding a buffer while it waits: RelayStandard's only path.
 func (p *pipe) pumpConn() error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)

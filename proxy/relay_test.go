@@ -12,6 +12,40 @@ import (
 	"time"
 )
 
+// relayPaths are the relay's two paths. Every relay test runs on both: the
+// standard one is the reference, the optimized one must behave the same.
+var relayPaths = []struct {
+	name string
+	opts relayOptions
+}{
+	{"standard", relayOptions{mode: RelayStandard}},
+	{"optimized", relayOptions{mode: RelayOptimized, releaseTLS: true}},
+}
+
+// onBothPaths runs test as a subtest on each relay path.
+func onBothPaths(t *testing.T, test func(t *testing.T, opts relayOptions)) {
+	for _, p := range relayPaths {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, p.opts)
+		})
+	}
+}
+
+// relaySync runs a relay to its end.
+func relaySync(ctx context.Context, opts relayOptions, client, backend net.Conn, toBackend, toClient []byte, idle time.Duration) (RelayStats, error) {
+	type result struct {
+		st  RelayStats
+		err error
+	}
+	done := make(chan result, 1)
+	runRelay(ctx, opts, client, backend, toBackend, toClient, idle, func(st RelayStats, err error) {
+		done <- result{st, err}
+	})
+	r := <-done
+	return r.st, r.err
+}
+
 type relayRun struct {
 	client  net.Conn // the client's end
 	backend net.Conn // the backend's end
@@ -20,13 +54,13 @@ type relayRun struct {
 
 // startRelay relays between a plain client and a plain backend, both real
 // loopback sockets.
-func startRelay(t *testing.T, ctx context.Context, toBackend, toClient string, idle time.Duration) *relayRun {
+func startRelay(t *testing.T, ctx context.Context, opts relayOptions, toBackend, toClient string, idle time.Duration) *relayRun {
 	t.Helper()
 	cli, cliProxy := pair(t)
 	beProxy, be := pair(t)
 	r := &relayRun{client: cli, backend: be, done: make(chan error, 1)}
 	go func() {
-		_, err := Relay(ctx, cliProxy, beProxy, []byte(toBackend), []byte(toClient), idle)
+		_, err := relaySync(ctx, opts, cliProxy, beProxy, []byte(toBackend), []byte(toClient), idle)
 		r.done <- err
 	}()
 	return r
@@ -42,107 +76,126 @@ func readN(t *testing.T, c net.Conn, n int) string {
 }
 
 func TestRelayPendingFirstThenBothWays(t *testing.T) {
-	r := startRelay(t, context.Background(), "b SELECT INBOX\r\n", "* 1 EXISTS\r\n", time.Minute)
-	if got := readN(t, r.backend, 16); got != "b SELECT INBOX\r\n" {
-		t.Fatalf("backend got %q, want the pipelined command", got)
-	}
-	if got := readN(t, r.client, 12); got != "* 1 EXISTS\r\n" {
-		t.Fatalf("client got %q, want the backend's buffered bytes", got)
-	}
-	r.client.Write([]byte("ping"))
-	if got := readN(t, r.backend, 4); got != "ping" {
-		t.Fatalf("backend got %q, want ping", got)
-	}
-	r.backend.Write([]byte("pong"))
-	if got := readN(t, r.client, 4); got != "pong" {
-		t.Fatalf("client got %q, want pong", got)
-	}
+	t.Parallel()
+	onBothPaths(t, func(t *testing.T, opts relayOptions) {
+		r := startRelay(t, context.Background(), opts, "b SELECT INBOX\r\n", "* 1 EXISTS\r\n", time.Minute)
+		if got := readN(t, r.backend, 16); got != "b SELECT INBOX\r\n" {
+			t.Fatalf("backend got %q, want the pipelined command", got)
+		}
+		if got := readN(t, r.client, 12); got != "* 1 EXISTS\r\n" {
+			t.Fatalf("client got %q, want the backend's buffered bytes", got)
+		}
+		r.client.Write([]byte("ping"))
+		if got := readN(t, r.backend, 4); got != "ping" {
+			t.Fatalf("backend got %q, want ping", got)
+		}
+		r.backend.Write([]byte("pong"))
+		if got := readN(t, r.client, 4); got != "pong" {
+			t.Fatalf("client got %q, want pong", got)
+		}
+	})
 }
 
 // The client half-closes: the backend sees EOF, can still answer, and its
 // close ends the session.
 func TestRelayHalfCloseFromClient(t *testing.T) {
-	r := startRelay(t, context.Background(), "", "", time.Minute)
-	r.client.Write([]byte("a LOGOUT\r\n"))
-	r.client.(*net.TCPConn).CloseWrite()
-	got, err := io.ReadAll(r.backend)
-	if err != nil || string(got) != "a LOGOUT\r\n" {
-		t.Fatalf("backend got %q, %v; want the command then EOF", got, err)
-	}
-	r.backend.Write([]byte("* BYE\r\na OK\r\n"))
-	r.backend.Close()
-	got, err = io.ReadAll(r.client)
-	if err != nil || string(got) != "* BYE\r\na OK\r\n" {
-		t.Fatalf("client got %q, %v; want the reply then EOF", got, err)
-	}
-	if err := <-r.done; err != nil {
-		t.Fatalf("relay: %v", err)
-	}
+	t.Parallel()
+	onBothPaths(t, func(t *testing.T, opts relayOptions) {
+		r := startRelay(t, context.Background(), opts, "", "", time.Minute)
+		r.client.Write([]byte("a LOGOUT\r\n"))
+		r.client.(*net.TCPConn).CloseWrite()
+		got, err := io.ReadAll(r.backend)
+		if err != nil || string(got) != "a LOGOUT\r\n" {
+			t.Fatalf("backend got %q, %v; want the command then EOF", got, err)
+		}
+		r.backend.Write([]byte("* BYE\r\na OK\r\n"))
+		r.backend.Close()
+		got, err = io.ReadAll(r.client)
+		if err != nil || string(got) != "* BYE\r\na OK\r\n" {
+			t.Fatalf("client got %q, %v; want the reply then EOF", got, err)
+		}
+		if err := <-r.done; err != nil {
+			t.Fatalf("relay: %v", err)
+		}
+	})
 }
 
 func TestRelayHalfCloseFromBackend(t *testing.T) {
-	r := startRelay(t, context.Background(), "", "", time.Minute)
-	r.backend.Write([]byte("+OK bye\r\n"))
-	r.backend.(*net.TCPConn).CloseWrite()
-	got, err := io.ReadAll(r.client)
-	if err != nil || string(got) != "+OK bye\r\n" {
-		t.Fatalf("client got %q, %v", got, err)
-	}
-	r.client.Write([]byte("late"))
-	r.client.Close()
-	got, _ = io.ReadAll(r.backend)
-	if string(got) != "late" {
-		t.Fatalf("backend got %q, want late", got)
-	}
-	if err := <-r.done; err != nil {
-		t.Fatalf("relay: %v", err)
-	}
+	t.Parallel()
+	onBothPaths(t, func(t *testing.T, opts relayOptions) {
+		r := startRelay(t, context.Background(), opts, "", "", time.Minute)
+		r.backend.Write([]byte("+OK bye\r\n"))
+		r.backend.(*net.TCPConn).CloseWrite()
+		got, err := io.ReadAll(r.client)
+		if err != nil || string(got) != "+OK bye\r\n" {
+			t.Fatalf("client got %q, %v", got, err)
+		}
+		r.client.Write([]byte("late"))
+		r.client.Close()
+		got, _ = io.ReadAll(r.backend)
+		if string(got) != "late" {
+			t.Fatalf("backend got %q, want late", got)
+		}
+		if err := <-r.done; err != nil {
+			t.Fatalf("relay: %v", err)
+		}
+	})
 }
 
 func TestRelayIdleTimeout(t *testing.T) {
-	r := startRelay(t, context.Background(), "", "", 100*time.Millisecond)
-	if err := <-r.done; !errors.Is(err, errRelayIdle) {
-		t.Fatalf("got %v, want idle timeout", err)
-	}
-	if _, err := r.client.Read(make([]byte, 1)); err == nil {
-		t.Fatal("client connection still open after idle timeout")
-	}
+	t.Parallel()
+	onBothPaths(t, func(t *testing.T, opts relayOptions) {
+		r := startRelay(t, context.Background(), opts, "", "", 100*time.Millisecond)
+		if err := <-r.done; !errors.Is(err, errRelayIdle) {
+			t.Fatalf("got %v, want idle timeout", err)
+		}
+		if _, err := r.client.Read(make([]byte, 1)); err == nil {
+			t.Fatal("client connection still open after idle timeout")
+		}
+	})
 }
 
 // Traffic in one direction keeps the whole session alive (IMAP IDLE: the
 // server talks, the client is silent).
 func TestRelayIdleCountsBothDirections(t *testing.T) {
-	r := startRelay(t, context.Background(), "", "", 150*time.Millisecond)
-	for range 10 {
-		r.backend.Write([]byte("* 1 EXISTS\r\n"))
-		readN(t, r.client, 12)
-		time.Sleep(50 * time.Millisecond) // the client stays silent longer than the idle limit in total
-	}
-	select {
-	case err := <-r.done:
-		t.Fatalf("relay ended while the backend was talking: %v", err)
-	default:
-	}
+	t.Parallel()
+	onBothPaths(t, func(t *testing.T, opts relayOptions) {
+		r := startRelay(t, context.Background(), opts, "", "", 150*time.Millisecond)
+		for range 10 {
+			r.backend.Write([]byte("* 1 EXISTS\r\n"))
+			readN(t, r.client, 12)
+			time.Sleep(50 * time.Millisecond) // the client stays silent longer than the idle limit in total
+		}
+		select {
+		case err := <-r.done:
+			t.Fatalf("relay ended while the backend was talking: %v", err)
+		default:
+		}
+	})
 }
 
 func TestRelayShutdown(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	r := startRelay(t, ctx, "", "", time.Minute)
-	cancel()
-	if err := <-r.done; !errors.Is(err, ErrShutdown) {
-		t.Fatalf("got %v, want ErrShutdown", err)
-	}
+	t.Parallel()
+	onBothPaths(t, func(t *testing.T, opts relayOptions) {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := startRelay(t, ctx, opts, "", "", time.Minute)
+		cancel()
+		if err := <-r.done; !errors.Is(err, ErrShutdown) {
+			t.Fatalf("got %v, want ErrShutdown", err)
+		}
+	})
 }
 
 // tlsRelay relays between a TLS 1.3 client (through the engine's real
 // path: NewConn, StartTLS, Detach) and a plain backend. atHandoff, if not
 // nil, sees the engine's TLS connection before the relay starts.
-func tlsRelay(t *testing.T, ctx context.Context, idle time.Duration, atHandoff func(*tls.Conn)) (client *tls.Conn, backend net.Conn, engine *tls.Conn, done chan error) {
+func tlsRelay(t *testing.T, ctx context.Context, opts relayOptions, idle time.Duration, atHandoff func(*tls.Conn)) (client *tls.Conn, backend net.Conn, engine *tls.Conn, done chan error) {
 	t.Helper()
 	srvCfg, cliCfg := serverTLS(t)
 	cli, cliProxy := pair(t)
 	beProxy, be := pair(t)
 	c := NewConn(cliProxy, Limits{})
+	c.relay = opts
 	hs := make(chan error, 1)
 	go func() { _, err := c.StartTLS(context.Background(), srvCfg); hs <- err }()
 	tc := tls.Client(cli, cliCfg)
@@ -158,7 +211,7 @@ func tlsRelay(t *testing.T, ctx context.Context, idle time.Duration, atHandoff f
 	}
 	done = make(chan error, 1)
 	go func() {
-		_, err := Relay(ctx, tlsConn, beProxy, pending, nil, idle)
+		_, err := relaySync(ctx, opts, tlsConn, beProxy, pending, nil, idle)
 		done <- err
 	}()
 	return tc, be, tlsConn.(*tls.Conn), done
@@ -167,32 +220,35 @@ func tlsRelay(t *testing.T, ctx context.Context, idle time.Duration, atHandoff f
 // A TLS client exchanging megabytes both ways at once gets every byte, in
 // order, through the record-bounded reader and readiness waits.
 func TestRelayTLSByteExact(t *testing.T) {
-	tc, be, _, done := tlsRelay(t, context.Background(), time.Minute, nil)
-	up := make([]byte, 5<<20)
-	down := make([]byte, 5<<20)
-	rand.Read(up)
-	rand.Read(down)
-	go func() {
-		tc.Write(up)
-		tc.CloseWrite()
-	}()
-	go func() {
-		be.Write(down)
-		be.(*net.TCPConn).CloseWrite()
-	}()
-	gotUp := make(chan []byte, 1)
-	go func() { b, _ := io.ReadAll(be); gotUp <- b }()
-	gotDown, err := io.ReadAll(tc)
-	if err != nil {
-		t.Fatalf("client read: %v", err)
-	}
-	if !bytes.Equal(gotDown, down) {
-		t.Fatalf("client got %d bytes, want %d identical", len(gotDown), len(down))
-	}
-	if b := <-gotUp; !bytes.Equal(b, up) {
-		t.Fatalf("backend got %d bytes, want %d identical", len(b), len(up))
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("relay: %v", err)
-	}
+	t.Parallel()
+	onBothPaths(t, func(t *testing.T, opts relayOptions) {
+		tc, be, _, done := tlsRelay(t, context.Background(), opts, time.Minute, nil)
+		up := make([]byte, 5<<20)
+		down := make([]byte, 5<<20)
+		rand.Read(up)
+		rand.Read(down)
+		go func() {
+			tc.Write(up)
+			tc.CloseWrite()
+		}()
+		go func() {
+			be.Write(down)
+			be.(*net.TCPConn).CloseWrite()
+		}()
+		gotUp := make(chan []byte, 1)
+		go func() { b, _ := io.ReadAll(be); gotUp <- b }()
+		gotDown, err := io.ReadAll(tc)
+		if err != nil {
+			t.Fatalf("client read: %v", err)
+		}
+		if !bytes.Equal(gotDown, down) {
+			t.Fatalf("client got %d bytes, want %d identical", len(gotDown), len(down))
+		}
+		if b := <-gotUp; !bytes.Equal(b, up) {
+			t.Fatalf("backend got %d bytes, want %d identical", len(b), len(up))
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("relay: %v", err)
+		}
+	})
 }

@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -87,6 +85,10 @@ type Server struct {
 	// Listen replaces net.Listen, for tests.
 	Listen func(network, address string) (net.Listener, error)
 
+	// tlsSelfTest replaces the TLS buffer release's self-test, for tests.
+	tlsSelfTest func() error
+	relayOpts   relayOptions
+
 	conns      atomic.Int64
 	nextID     atomic.Uint64
 	wg         sync.WaitGroup
@@ -125,18 +127,8 @@ func (s *Server) Start() error {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
-	switch {
-	case s.MaxConns == 0:
-		s.MaxConns = DefaultMaxConns
-	case s.MaxConns < 0:
-		s.MaxConns = math.MaxInt
-	}
-	switch {
-	case s.Drain == 0:
-		s.Drain = DefaultDrain
-	case s.Drain < 0:
-		s.Drain = 0
-	}
+	s.MaxConns = EffectiveMaxConns(s.MaxConns)
+	s.Drain = EffectiveDrain(s.Drain)
 	var errs []error
 	for _, l := range s.Listeners {
 		ln, err := s.listen(l)
@@ -154,6 +146,7 @@ func (s *Server) Start() error {
 		}
 		return err
 	}
+	s.relayOpts = s.relayOptions()
 	s.handoff = make(chan accepted)
 	s.preCtx, s.preCancel = context.WithCancel(context.Background())
 	s.relayCtx, s.relayStop = context.WithCancel(context.Background())
@@ -161,10 +154,39 @@ func (s *Server) Start() error {
 	for _, l := range s.Listeners {
 		s.acceptWG.Add(1)
 		go s.accept(l)
-		s.Log.Info("listening", "listener", l.Name, "protocol", l.Protocol, "address", l.Addr().String(), "tls", l.Mode.String())
+		s.Log.Info("listening", "listener", l.Name, "protocol", l.Protocol, "address", l.Addr().String(), "tls", l.Mode.String(), "relay", s.Relay.String())
 	}
 	return nil
 }
+
+// relayOptions decides the relay's path before the first connection: the
+// optimized path releases crypto/tls's buffers only when the release's
+// self-test passes on this build (see tlsbuf.go).
+func (s *Server) relayOptions() relayOptions {
+	opts := relayOptions{mode: s.Relay}
+	if s.Relay == RelayStandard {
+		return opts
+	}
+	test := s.tlsSelfTest
+	if test == nil {
+		test = func() error { return tlsReleaseSelfTest(releaseTLSBuffers, selfTestTimeout) }
+	}
+	if err := test(); err != nil {
+		s.Log.Warn("relaying without releasing crypto/tls buffers: the release failed its self-test; "+
+			"idle sessions will hold more memory (please report this with your Go version)",
+			"shortcut", ShortcutTLSBufferRelease, "error", err.Error())
+		if s.Observer != nil {
+			s.Observer.SelfTestFailed(ShortcutTLSBufferRelease)
+		}
+		return opts
+	}
+	opts.releaseTLS = true
+	return opts
+}
+
+// ShortcutTLSBufferRelease names the release of crypto/tls's buffers in
+// logs and metrics (Observer.SelfTestFailed).
+const ShortcutTLSBufferRelease = "tls-buffer-release"
 
 // listen binds l: through s.Listen when set, else with the keepalive
 // configuration set up at the listener (see listenConfig).
@@ -294,9 +316,6 @@ func (s *Server) release(l *Listener, gate func()) {
 	}
 }
 
-// Conns is the number of open client connections.
-func (s *Server) Conns() int64 { return s.conns.Load() }
-
 // Shutdown stops accepting, tells pre-login sessions goodbye, gives relayed
 // sessions the drain period (or until ctx ends) and then closes them.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -334,13 +353,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // hands a logged-in session to the relay and returns: the relay runs its
 // directions on goroutines of their own (with small stacks, not this one's,
 // grown by the TLS handshake) and, on Linux, on none at all while the
-// session is quiet. The relay's end logs the session and releases it.
+// session is quiet. The relay's end logs the session and releases it. A
+// session's end is reported (log line, observer) after its connection is
+// released, so that whoever waits for the report sees it gone.
 func (s *Server) serve(a accepted) {
 	l, raw := a.l, a.c
-	relayed := false
+	relayed, released := false, false
 	defer func() {
 		if !relayed {
-			s.release(l, a.release)
+			if !released {
+				s.release(l, a.release)
+			}
 			s.wg.Done()
 		}
 	}()
@@ -360,6 +383,7 @@ func (s *Server) serve(a accepted) {
 		}
 	}
 	c := NewConn(raw, l.Limits)
+	c.sniff, c.relay = true, s.relayOpts
 	sess := &Session{
 		ID:        s.nextID.Add(1),
 		Conn:      c,
@@ -390,6 +414,8 @@ func (s *Server) serve(a accepted) {
 		if sess.Outcome == "" {
 			sess.Outcome = outcomeOf(err)
 		}
+		s.release(l, a.release)
+		released = true
 		s.logEnd(sess, start, in, out, err)
 		if s.Observer != nil {
 			s.Observer.SessionEnded(l.Name, sess.Outcome, false, 0, 0)
@@ -403,13 +429,13 @@ func (s *Server) serve(a accepted) {
 	if s.Observer != nil {
 		s.Observer.SessionRelayed(l.Name)
 	}
-	runRelay(s.relayCtx, clientNet, backendNet, toBackend, toClient, h.Idle, func(st RelayStats, rerr error) {
+	runRelay(s.relayCtx, s.relayOpts, clientNet, backendNet, toBackend, toClient, h.Idle, func(st RelayStats, rerr error) {
 		sess.Outcome = OutcomeOK
+		s.release(l, a.release)
 		s.logEnd(sess, start, in+st.Up, out+st.Down, rerr)
 		if s.Observer != nil {
 			s.Observer.SessionEnded(l.Name, sess.Outcome, true, st.Up, st.Down)
 		}
-		s.release(l, a.release)
 		s.wg.Done()
 	})
 }
@@ -417,9 +443,9 @@ func (s *Server) serve(a accepted) {
 func (s *Server) preLogin(l *Listener, sess *Session) (*Handoff, error) {
 	if l.Mode == Implicit {
 		if _, err := sess.Conn.StartTLS(s.preCtx, l.TLS); err != nil {
-			sess.Outcome = OutcomeTLSFailed
+			sess.SetOutcome(OutcomeTLSFailed)
 			if sess.Conn.Stopped() {
-				sess.Outcome = OutcomeShutdown
+				sess.SetOutcome(OutcomeShutdown)
 			}
 			sess.observeHandshake(err)
 			return nil, err
@@ -429,6 +455,8 @@ func (s *Server) preLogin(l *Listener, sess *Session) (*Handoff, error) {
 	return l.Handler.Serve(s.preCtx, sess)
 }
 
+// outcomeOf is the outcome of a session that ended with err and without
+// one recorded by its handler.
 func outcomeOf(err error) Outcome {
 	var le *LimitError
 	switch {
@@ -439,8 +467,10 @@ func outcomeOf(err error) Outcome {
 	case errors.Is(err, ErrIdle), errors.Is(err, ErrTotalTime):
 		return OutcomeTimeout
 	case errors.As(err, &le):
-		return OutcomeLimit
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return le.Outcome()
+	case errors.Is(err, ErrCrossProtocol):
+		return OutcomeProtocolError
+	case clientGone(err):
 		return OutcomeClientClosed
 	}
 	return OutcomeInternal

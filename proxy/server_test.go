@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailfront/mailfront/internal/logtest"
 )
 
 // lineHandler is a toy protocol: "+ hi" greeting; "tls" upgrades; "login"
@@ -52,16 +54,7 @@ func (h lineHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+func testLogger(t *testing.T) *slog.Logger { return logtest.New(t, slog.LevelDebug).Logger() }
 
 // echoBackend accepts connections and echoes what it reads.
 func echoBackend(t *testing.T) string {
@@ -83,12 +76,12 @@ func echoBackend(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startServer(t *testing.T, mode TLSMode, max int) (*Server, *Listener) {
+func startServer(t *testing.T, mode TLSMode, maxConns int) (*Server, *Listener) {
 	t.Helper()
 	srvCfg, _ := serverTLS(t)
 	l := &Listener{Name: "test", Protocol: "toy", Address: "127.0.0.1:0", Mode: mode, TLS: srvCfg,
 		Handler: lineHandler{&Backend{Address: echoBackend(t)}}}
-	s := &Server{Listeners: []*Listener{l}, Log: testLogger(t), MaxConns: max, Drain: time.Second}
+	s := &Server{Listeners: []*Listener{l}, Log: testLogger(t), MaxConns: maxConns, Drain: time.Second}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +113,7 @@ func (c *client) expect(t *testing.T, want string) {
 }
 
 func TestServerLoginAndRelay(t *testing.T) {
+	t.Parallel()
 	_, l := startServer(t, STARTTLS, 0)
 	c := dial(t, l)
 	c.expect(t, "+ hi")
@@ -131,6 +125,7 @@ func TestServerLoginAndRelay(t *testing.T) {
 }
 
 func TestServerMaxConnections(t *testing.T) {
+	t.Parallel()
 	_, l := startServer(t, STARTTLS, 1)
 	first := dial(t, l)
 	first.expect(t, "+ hi")
@@ -151,6 +146,7 @@ func TestServerMaxConnections(t *testing.T) {
 }
 
 func TestServerShutdownSaysGoodbyeAndDrains(t *testing.T) {
+	t.Parallel()
 	s, l := startServer(t, STARTTLS, 0)
 	pre := dial(t, l)
 	pre.expect(t, "+ hi")
@@ -178,6 +174,7 @@ func TestServerShutdownSaysGoodbyeAndDrains(t *testing.T) {
 }
 
 func TestServerImplicitTLSHandshakeFailure(t *testing.T) {
+	t.Parallel()
 	_, l := startServer(t, Implicit, 0)
 	c := dial(t, l)
 	c.Write([]byte("not tls\r\n"))
@@ -199,6 +196,7 @@ func TestServerImplicitTLSHandshakeFailure(t *testing.T) {
 }
 
 func TestServerBackendDown(t *testing.T) {
+	t.Parallel()
 	_, l := startServer(t, STARTTLS, 0)
 	l.Handler.(lineHandler).be.Address = "127.0.0.1:1"
 	c := dial(t, l)

@@ -44,7 +44,16 @@ const (
 	OutcomeShutdown        Outcome = "shutdown"         // the server shut down
 	OutcomeInternal        Outcome = "internal-error"   // a bug or an unexpected error
 	OutcomeRefused         Outcome = "refused"          // the guard turned the client away
+	OutcomeMailboxBusy     Outcome = "mailbox-busy"     // the backend took the password but not the session now (POP3 IN-USE, LOGIN-DELAY)
 )
+
+// Outcomes lists every Outcome, for metrics that show each at 0 before it
+// first happens.
+var Outcomes = []Outcome{
+	OutcomeOK, OutcomeLogout, OutcomeAuthFailed, OutcomePrivacyRequired, OutcomeBackendDown,
+	OutcomeLimit, OutcomeTimeout, OutcomeClientClosed, OutcomeTLSFailed, OutcomeProtocolError,
+	OutcomeShutdown, OutcomeInternal, OutcomeRefused, OutcomeMailboxBusy,
+}
 
 // Session is one client connection during its pre-authentication phase. The
 // engine fills it in; the handler records User and Outcome as it goes.
@@ -63,19 +72,56 @@ type Session struct {
 	// TLS; "" means the handler's default.
 	PlaintextRefusal string
 
-	// Set by the handler.
+	// Set by the handler (or through the methods below).
 	User       string
 	Outcome    Outcome
 	StartedTLS bool // TLS came from STARTTLS/STLS rather than the listener
+
+	// What this connection has been charged so far against Limits.
+	commands, invalid, failures int
 }
+
+// SetOutcome records why the session ends. The last outcome set wins,
+// except that a quiet end (logout, client-closed) never replaces an
+// earlier one: a refused login followed by LOGOUT is still a refused login.
+func (s *Session) SetOutcome(o Outcome) {
+	if o == "" || (o == OutcomeLogout || o == OutcomeClientClosed) && s.Outcome != "" {
+		return
+	}
+	s.Outcome = o
+}
+
+// CountCommand charges one command against Limits.Commands.
+func (s *Session) CountCommand() error {
+	s.commands++
+	if limit := s.Conn.Limits().Commands; s.commands > limit {
+		return &LimitError{Kind: LimitCommands, Max: int64(limit)}
+	}
+	return nil
+}
+
+// CountInvalid charges one refused command against Limits.InvalidCommands.
+func (s *Session) CountInvalid() error {
+	s.invalid++
+	if limit := s.Conn.Limits().InvalidCommands; s.invalid > limit {
+		return &LimitError{Kind: LimitInvalidCommands, Max: int64(limit)}
+	}
+	return nil
+}
+
+// TooManyFailures reports whether the backend has refused as many logins on
+// this connection as Limits.AuthFailures allows: the refusal of the last
+// one ends the connection.
+func (s *Session) TooManyFailures() bool { return s.failures >= s.Conn.Limits().AuthFailures }
 
 // StartTLS upgrades the client connection with the listener's TLS config and
 // logs any plaintext bytes it discarded on the way. It returns ErrRefused,
 // before any handshake, when the gate refuses one more from the client's
-// network.
+// network. Either failure records the session's outcome (refused,
+// tls-failed, or shutdown when the server stopped meanwhile).
 func (s *Session) StartTLS(ctx context.Context) error {
 	if s.Gate != nil && !s.Gate.Handshake(s.Addr) {
-		s.Outcome = OutcomeRefused
+		s.SetOutcome(OutcomeRefused)
 		if s.Observer != nil {
 			s.Observer.ConnectionRefused(s.Listener, "handshake rate")
 		}
@@ -87,15 +133,28 @@ func (s *Session) StartTLS(ctx context.Context) error {
 	}
 	s.observeHandshake(err)
 	if err != nil {
+		s.SetOutcome(OutcomeTLSFailed)
+		if s.Conn.Stopped() {
+			s.SetOutcome(OutcomeShutdown)
+		}
 		return err
 	}
 	s.StartedTLS = true
 	return nil
 }
 
-// RefusedPlaintext counts a login attempted before TLS and returns the
-// text to refuse it with: the listener's, else def.
-func (s *Session) RefusedPlaintext(def string) string {
+// RefusePlaintext records a login attempted before TLS (ARCHITECTURE.md
+// invariant 1): the outcome, the log line operators use to find the users
+// whose mail apps still need changing (with the user name when the command
+// carries one, never a password), and the metric. It returns the text to
+// refuse it with: the listener's, else def.
+func (s *Session) RefusePlaintext(command, user, def string) string {
+	s.SetOutcome(OutcomePrivacyRequired)
+	attrs := []any{"command", command}
+	if user != "" {
+		attrs = append(attrs, "user", user)
+	}
+	s.Log.Info("plaintext login refused", attrs...)
 	if s.Observer != nil {
 		s.Observer.PlaintextRefused(s.Protocol)
 	}

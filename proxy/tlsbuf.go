@@ -2,8 +2,17 @@ package proxy
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
 	"reflect"
+	"time"
 	"unsafe"
 )
 
@@ -12,10 +21,20 @@ import (
 // (about 17 KiB once a client has APPENDed a message), hand to the largest
 // handshake message (the ClientHello: about 1.5 KiB with a post-quantum key
 // share), and input is a view into rawInput that keeps its array alive.
-// tls.Conn has no API to give them back, so releaseTLSBuffers drops them
-// when they are empty. The fields are found by name and type through
-// reflect; if a Go release renames or retypes them, releaseTLSBuffers does
-// nothing and TestReleaseTLSBuffers fails, so that the change is noticed.
+// tls.Conn has no API to give them back (golang/go#43563 asks for one), so
+// releaseTLSBuffers drops them when they are empty: that is most of what a
+// quiet logged-in session would otherwise hold.
+//
+// It writes crypto/tls's private fields, found by name and type through
+// reflect. Two checks stand between it and a Go release that changes
+// them: a renamed or retyped field makes tlsBufs.ok false and the release
+// does nothing; and before a Server enables the release it runs
+// tlsReleaseSelfTest, a real TLS session over a socket pair that must stay
+// byte-exact across releases. If either check fails, the server logs one
+// warning, counts it (Observer.SelfTestFailed) and relays without the
+// release. What neither check can prove is that a future crypto/tls gives
+// these fields a meaning the self-test does not exercise; relay.mode
+// standard turns the release (and the rest of the optimized path) off.
 var tlsBufs = findTLSBuffers()
 
 type tlsBufferFields struct {
@@ -62,4 +81,121 @@ func releaseTLSBuffers(c *tls.Conn) {
 // bufferAt is the bytes.Buffer at offset off in c.
 func bufferAt(c *tls.Conn, off uintptr) *bytes.Buffer {
 	return (*bytes.Buffer)(unsafe.Add(unsafe.Pointer(c), off))
+}
+
+// errTLSFields means crypto/tls no longer has the fields releaseTLSBuffers
+// writes.
+var errTLSFields = errors.New("crypto/tls's input buffer fields are not where this build expects them")
+
+// selfTestTimeout bounds the whole self-test at start.
+const selfTestTimeout = 10 * time.Second
+
+// tlsReleaseSelfTest runs release on a real TLS 1.3 session, as the relay
+// does, and checks that the session stays byte-exact: a handshake,
+// release, then data both ways (records of several sizes, from one byte to
+// several records), each read in two parts with a release between them, so
+// that a release must keep the rest of a record crypto/tls holds and may
+// drop only empty buffers. It returns why it failed, within timeout.
+func tlsReleaseSelfTest(release func(*tls.Conn), timeout time.Duration) error {
+	if !tlsBufs.ok {
+		return errTLSFields
+	}
+	cfg, err := selfTestConfig()
+	if err != nil {
+		return err
+	}
+	a, b, err := socketPair()
+	if err != nil {
+		return fmt.Errorf("socket pair: %w", err)
+	}
+	defer a.Close()
+	defer b.Close()
+	deadline := time.Now().Add(timeout)
+	a.SetDeadline(deadline)
+	b.SetDeadline(deadline)
+	srv := tls.Server(newRecordConn(a), cfg.server)
+	cli := tls.Client(b, cfg.client)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	hs := make(chan error, 1)
+	go func() { hs <- cli.HandshakeContext(ctx) }()
+	if err := srv.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	if err := <-hs; err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	release(srv)
+	if raw := bufferAt(srv, tlsBufs.rawInput); raw.Cap() != 0 {
+		return errors.New("release left the read buffer in place")
+	}
+	for i, n := range []int{maxPlaintext, 1, 3 * maxPlaintext / 2, 100 << 10, 5} {
+		if err := exchange(srv, cli, n, release); err != nil {
+			return fmt.Errorf("exchange %d (%d bytes): %w", i+1, n, err)
+		}
+	}
+	return nil
+}
+
+// exchange sends n random bytes each way between srv and cli at once,
+// releasing srv's buffers after it has read part of them and again after
+// all, and checks they arrived unchanged.
+func exchange(srv, cli *tls.Conn, n int, release func(*tls.Conn)) error {
+	up, down := make([]byte, n), make([]byte, n)
+	rand.Read(up)
+	rand.Read(down)
+	errc := make(chan error, 2)
+	go func() { _, err := cli.Write(up); errc <- err }()
+	go func() { _, err := srv.Write(down); errc <- err }()
+	gotUp := make([]byte, n)
+	for _, part := range [][]byte{gotUp[:n/2+1], gotUp[n/2+1:]} {
+		if _, err := io.ReadFull(srv, part); err != nil {
+			return fmt.Errorf("server read: %w", err)
+		}
+		release(srv)
+	}
+	gotDown := make([]byte, n)
+	if _, err := io.ReadFull(cli, gotDown); err != nil {
+		return fmt.Errorf("client read: %w", err)
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	if !bytes.Equal(gotUp, up) || !bytes.Equal(gotDown, down) {
+		return errors.New("bytes changed on the way")
+	}
+	return nil
+}
+
+type selfTestTLS struct{ server, client *tls.Config }
+
+// selfTestConfig is a throwaway Ed25519 certificate and the configurations
+// that trust it, for tlsReleaseSelfTest.
+func selfTestConfig() (selfTestTLS, error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return selfTestTLS{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		DNSNames:     []string{"self-test.invalid"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	if err != nil {
+		return selfTestTLS{}, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return selfTestTLS{}, err
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return selfTestTLS{
+		server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}, MinVersion: tls.VersionTLS13},
+		client: &tls.Config{RootCAs: roots, ServerName: "self-test.invalid", MinVersion: tls.VersionTLS13},
+	}, nil
 }

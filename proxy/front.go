@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// HandlerOptions configure a protocol handler (imap.New, pop3.New). Zero
+// values mean the defaults named per field.
+type HandlerOptions struct {
+	// Backend is the plaintext server logins go to; required. One handler
+	// serves one backend, since what it learns (the capability cache) is
+	// the backend's.
+	Backend *Backend
+	// Idle is the post-login idle limit handed to the relay (default: the
+	// protocol's, imap.IdleTimeout or pop3.IdleTimeout).
+	Idle time.Duration
+	// CapabilityTTL is how long learnt backend capabilities are used
+	// (default DefaultCapabilityTTL).
+	CapabilityTTL time.Duration
+	// Now replaces time.Now, for tests.
+	Now func() time.Time
+	// Log receives the backend watcher's messages (default: discarded).
+	Log *slog.Logger
+}
+
+// Front is the part of a protocol handler that every protocol has: the
+// backend it fronts, the post-login idle limit, what it has learnt about
+// the backend's capabilities (T, in the protocol's own form) and how it
+// learns it. imap.Handler and pop3.Handler embed one.
+type Front[T any] struct {
+	Backend *Backend
+	Idle    time.Duration
+	Caps    CapCache[T]
+	log     *slog.Logger
+	ask     func(*Conn) (T, error)
+}
+
+// NewFront applies opts' defaults (idle is the protocol's post-login idle
+// limit). ask learns the capabilities on a backend connection of its own,
+// for Probe and Watch: it reads the greeting, asks, and says goodbye
+// without waiting for the answer; it never logs in.
+func NewFront[T any](opts HandlerOptions, idle time.Duration, ask func(*Conn) (T, error)) *Front[T] {
+	if opts.Idle > 0 {
+		idle = opts.Idle
+	}
+	return &Front[T]{
+		Backend: opts.Backend,
+		Idle:    idle,
+		Caps:    CapCache[T]{TTL: opts.CapabilityTTL, Now: opts.Now},
+		log:     opts.Log,
+		ask:     ask,
+	}
+}
+
+// Probe learns the backend's capabilities on a connection of its own (see
+// CapCache.Probe), so that what clients are offered is the backend's from
+// the first greeting on, before any client has logged in.
+func (f *Front[T]) Probe(ctx context.Context) error {
+	return f.Caps.Probe(ctx, f.Backend, f.ask)
+}
+
+// Watch keeps the backend's capabilities fresh until ctx ends (see
+// CapCache.Watch); logins refresh them too, so a busy backend is rarely
+// probed.
+func (f *Front[T]) Watch(ctx context.Context) {
+	f.Caps.Watch(ctx, f.Backend, f.ask, f.log)
+}
