@@ -35,7 +35,7 @@ func freePort() (string, error) {
 }
 
 // writeConfig writes the mailfront configuration for the run.
-func writeConfig(path string, p *pki, implicit, starttls, backend string, maxConns int) error {
+func writeConfig(path string, p *pki, implicit, starttls, backend string, maxConns int, extra string) error {
 	cfg := fmt.Sprintf(`tls:
   min_version: "1.2"
   certificates:
@@ -46,12 +46,13 @@ listeners:
 limits: {max_connections: %d}
 guard: {trusted: [127.0.0.0/8]}   # the load tool is not an attacker: its sources share no budget
 log: {format: json, level: warn}
-`, p.certFile, p.keyFile, implicit, backend, starttls, backend, maxConns)
+%s
+`, p.certFile, p.keyFile, implicit, backend, starttls, backend, maxConns, extra)
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
 // startChild starts mailfront and waits until both listeners accept.
-func startChild(binary, dir string, p *pki, backend string, maxConns int, env []string) (*child, error) {
+func startChild(binary, dir string, p *pki, backend string, maxConns int, extraYAML string, env []string) (*child, error) {
 	implicit, err := freePort()
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func startChild(binary, dir string, p *pki, backend string, maxConns int, env []
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "mailfront.yaml")
-	if err := writeConfig(cfgPath, p, implicit, starttls, backend, maxConns); err != nil {
+	if err := writeConfig(cfgPath, p, implicit, starttls, backend, maxConns, extraYAML); err != nil {
 		return nil, err
 	}
 	stderrPath := filepath.Join(dir, "mailfront.stderr")

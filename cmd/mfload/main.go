@@ -55,6 +55,7 @@ type options struct {
 	gctrace      bool
 	childEnv     multiFlag
 	keep         bool
+	extraYAML    string
 }
 
 type multiFlag []string
@@ -87,6 +88,7 @@ func main() {
 	flag.BoolVar(&o.gctrace, "gctrace", true, "run mailfront with GODEBUG=gctrace=1 to split heap from stacks")
 	flag.Var(&o.childEnv, "env", "extra KEY=VALUE for mailfront's environment (repeatable), e.g. GOGC=50")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, certificate, mailfront's log)")
+	flag.StringVar(&o.extraYAML, "yaml", "", "top-level sections appended to mailfront's configuration, e.g. 'relay: {mode: standard}' (not tls, listeners, limits, guard or log, which the tool writes)")
 	flag.Parse()
 	if o.curves != "default" && o.curves != "x25519" {
 		fmt.Fprintln(os.Stderr, "mfload: -client-curves must be default or x25519")
@@ -130,7 +132,7 @@ func (e *runEnv) startChild() error {
 	if e.opts.gctrace {
 		env = append(env, "GODEBUG=gctrace=1")
 	}
-	c, err := startChild(e.opts.binary, e.dir, e.pki, e.backend.Addr(), 2*e.opts.sessions+1000, env)
+	c, err := startChild(e.opts.binary, e.dir, e.pki, e.backend.Addr(), 2*e.opts.sessions+1000, e.opts.extraYAML, env)
 	if err != nil {
 		return err
 	}
