@@ -166,6 +166,7 @@ func TestOffAndRFCMinimums(t *testing.T) {
   pop3_idle: 10m
 guard:
   logins_in_flight: -1
+  parallel_logins: -1
   block: {failures: -1}
   user: {failures: -1}
 shutdown: {drain: -1s}

@@ -40,6 +40,10 @@ type Guard struct {
 	// LoginsInFlight caps a network's logins waiting or at the backend
 	// (zero: guard.DefaultLoginsInFlight; negative: no cap).
 	LoginsInFlight int `yaml:"logins_in_flight"`
+	// ParallelLogins is how many of a network's logins may be at the
+	// backend at once; the others wait their turn (zero:
+	// guard.DefaultParallelLogins; negative: no cap).
+	ParallelLogins int `yaml:"parallel_logins"`
 }
 
 // GuardBlock blocks a network after Failures failed logins within Window,

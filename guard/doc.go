@@ -8,7 +8,11 @@
 // flight, and keeps one failure budget shared by all of the network's
 // connections: every failed login pushes the network's next attempt time
 // back by a delay that doubles from BaseDelay to MaxDelay and fades with
-// HalfLife, so parallel guesses queue behind one another. Too many failures
+// HalfLife, so parallel guesses queue behind one another. At most
+// ParallelLogins of a network's logins are at the backend at once: the
+// others wait for a turn, and then for the penalty the first ones'
+// failures set, so parallel connections buy an attacker no more than that
+// many unpenalised guesses. Too many failures
 // within a window block the network for a while. A mail app retrying the
 // same stale password counts once. A user name failing from many networks
 // gets a small soft delay, capped and reset by a successful login. Trusted

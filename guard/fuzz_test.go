@@ -108,9 +108,12 @@ func checkInvariants(t *testing.T, g *Guard) {
 		s := &g.nets.shards[i]
 		s.mu.Lock()
 		for e := s.head; e != nil; e = e.next {
-			if e.val.conns < 0 || e.val.inflight < 0 || int(e.val.conns) > g.o.ConnsPerNetwork {
+			n := &e.val
+			slotsOver := g.o.ParallelLogins != Unlimited && int(n.atBackend) > g.o.ParallelLogins
+			if n.conns < 0 || n.inflight < 0 || n.atBackend < 0 || n.atBackend > n.inflight || slotsOver ||
+				g.o.ConnsPerNetwork != Unlimited && int(n.conns) > g.o.ConnsPerNetwork {
 				s.mu.Unlock()
-				t.Fatalf("%s: %d connections, %d logins in flight", e.key, e.val.conns, e.val.inflight)
+				t.Fatalf("%s: %d connections, %d logins in flight, %d at the backend", e.key, n.conns, n.inflight, n.atBackend)
 			}
 		}
 		s.mu.Unlock()

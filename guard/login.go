@@ -12,35 +12,22 @@ import (
 
 // Login implements proxy.Gate. It refuses at once (proxy.ErrLoginRefused)
 // a blocked network or one with LoginsInFlight logins already waiting or at
-// the backend. Otherwise it waits until the network's next attempt time,
-// plus the user name's soft delay if it has one, and returns done, which
-// records the backend's verdict and returns the penalty the client waits
-// before its answer. Trusted networks never wait and are never penalised.
+// the backend. Otherwise it waits for the attempt's turn (see take) and
+// returns done, which records the backend's verdict and returns the
+// penalty the client waits before its answer. Trusted networks never wait
+// and are never penalised.
 func (g *Guard) Login(ctx context.Context, addr netip.Addr, user, password string) (func(proxy.LoginResult) time.Duration, error) {
 	addr = clean(addr)
 	if g.trusted(addr) {
 		return g.trustedDone(user), nil
 	}
-	a := attempt{g: g, key: g.network(addr), user: g.keys.user(user), cred: g.keys.credential(user, password)}
+	a := &attempt{g: g, key: g.network(addr), user: g.keys.user(user), cred: g.keys.credential(user, password)}
 	now := g.tick()
-	wait, err := a.enter(now)
-	if err != nil {
+	if err := a.enter(now); err != nil {
 		return nil, err
 	}
-	wait += g.userDelay(a.user, now)
-	if wait > 0 {
-		g.waits.Add(1)
-		select {
-		case <-g.o.After(time.Duration(wait)):
-		case <-ctx.Done():
-			a.leave()
-			return nil, fmt.Errorf("guard: wait before login: %w", ctx.Err())
-		}
-		if a.blockedNow(g.tick()) { // blocked while it waited
-			a.leave()
-			g.refused.Add(1)
-			return nil, proxy.ErrLoginRefused
-		}
+	if err := a.take(ctx, now+g.userDelay(a.user, now)); err != nil {
+		return nil, err
 	}
 	return a.done, nil
 }
@@ -54,11 +41,13 @@ type attempt struct {
 	user     uint64 // keyed hash of the case-folded user name
 	cred     uint64 // keyed hash of the user name and password
 	finished atomic.Bool
+
+	atBackend bool // it has its turn: one of the network's ParallelLogins (shard lock)
 }
 
-// enter checks the block and the in-flight cap, counts the attempt in
-// flight and returns how long until the network's next attempt time.
-func (a *attempt) enter(now int64) (int64, error) {
+// enter checks the block and the in-flight cap and counts the attempt in
+// flight.
+func (a *attempt) enter(now int64) error {
 	g := a.g
 	s := g.nets.shardOf(a.key)
 	s.mu.Lock()
@@ -73,31 +62,92 @@ func (a *attempt) enter(now int64) (int64, error) {
 		n.inflight++
 		a.e = e
 	}
-	wait := max(0, n.next-now)
 	s.mu.Unlock()
 	if ended {
 		g.logUnblocked(a.key, "expired")
 	}
 	if err != nil {
 		g.refused.Add(1)
-		return 0, err
+		return err
 	}
-	return wait, nil
+	return nil
+}
+
+// take waits for the attempt's turn: until the network's next attempt time
+// (its penalty) and notBefore (the user name's soft delay) have passed and
+// fewer than ParallelLogins of the network's logins are at the backend. So
+// parallel attempts do not all reach the backend before the first
+// failures set a penalty: the ones past the slots wait, and then wait out
+// that penalty too. A block while it waits refuses the attempt; shutdown
+// (ctx) ends the wait.
+func (a *attempt) take(ctx context.Context, notBefore int64) error {
+	g := a.g
+	s := a.e.shard
+	waited := false
+	var until int64 // what the last timer waited for: once it fired, that time has come
+	for {
+		now := max(g.tick(), until)
+		s.mu.Lock()
+		n := &a.e.val
+		if n.isBlocked(now) {
+			a.out(n)
+			s.mu.Unlock()
+			g.refused.Add(1)
+			return proxy.ErrLoginRefused
+		}
+		wait := max(n.next, notBefore) - now
+		var turn <-chan struct{}
+		if wait <= 0 {
+			if g.o.ParallelLogins == Unlimited || int(n.atBackend) < g.o.ParallelLogins {
+				n.atBackend++
+				a.atBackend = true
+				s.mu.Unlock()
+				return nil
+			}
+			if n.turn == nil {
+				n.turn = make(chan struct{})
+			}
+			turn = n.turn
+		}
+		s.mu.Unlock()
+		if !waited {
+			waited = true
+			g.waits.Add(1)
+		}
+		var timer <-chan time.Time
+		if wait > 0 {
+			timer, until = g.o.After(time.Duration(wait)), now+wait
+		}
+		select {
+		case <-turn:
+		case <-timer:
+		case <-ctx.Done():
+			a.leave()
+			return fmt.Errorf("guard: wait before login: %w", ctx.Err())
+		}
+	}
+}
+
+// out takes the attempt out of flight and gives back its backend slot,
+// waking the logins waiting for one. The shard's lock is held.
+func (a *attempt) out(n *network) {
+	n.inflight--
+	if a.atBackend {
+		a.atBackend = false
+		n.atBackend--
+		if n.turn != nil {
+			close(n.turn)
+			n.turn = nil
+		}
+	}
 }
 
 // leave takes the attempt out of flight, with nothing recorded.
 func (a *attempt) leave() {
 	s := a.e.shard
 	s.mu.Lock()
-	a.e.val.inflight--
+	a.out(&a.e.val)
 	s.mu.Unlock()
-}
-
-func (a *attempt) blockedNow(now int64) bool {
-	s := a.e.shard
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return a.e.val.isBlocked(now)
 }
 
 // done records the backend's verdict, once.
@@ -123,7 +173,7 @@ func (a *attempt) succeeded(now int64) {
 	g := a.g
 	s := a.e.shard
 	s.mu.Lock()
-	a.e.val.inflight--
+	a.out(&a.e.val)
 	if a.e.live {
 		n := &a.e.val
 		n.decay(now, g.halfLife)
@@ -139,7 +189,7 @@ func (a *attempt) failed(now int64) time.Duration {
 	g := a.g
 	s := a.e.shard
 	s.mu.Lock()
-	a.e.val.inflight--
+	a.out(&a.e.val)
 	n, ended := &a.e.val, false
 	if !a.e.live { // evicted while at the backend: charge the network's new entry
 		_, n, ended = g.lookup(s, a.key, &clock{t: now, read: true})

@@ -81,10 +81,12 @@ func TestLoginCancel(t *testing.T) {
 
 // TestConcurrentLogins: parallel failures from one network share one
 // budget: their penalties are staggered one after the other, and later
-// attempts queue behind them; another network is unaffected.
+// attempts queue behind them; another network is unaffected. (All twenty
+// are let through at once here, ParallelLogins unlimited, to see the
+// budget alone; TestParallelLogins is about the slots.)
 func TestConcurrentLogins(t *testing.T) {
 	const n = 20
-	e := newEnv(t, Options{LoginsInFlight: Unlimited, BlockFailures: Unlimited})
+	e := newEnv(t, Options{LoginsInFlight: Unlimited, ParallelLogins: Unlimited, BlockFailures: Unlimited})
 	const net = "2001:db8:1:2::"
 	dones := make([]func(proxy.LoginResult) time.Duration, n)
 	var wg sync.WaitGroup
@@ -177,4 +179,58 @@ func TestConcurrentMix(t *testing.T) {
 	if st := g.Stats(); st.Tables.Networks != 0 || st.Tables.Users != 0 {
 		t.Errorf("all over, yet %+v", st)
 	}
+}
+
+// TestParallelLogins: at most ParallelLogins of a network's logins are at
+// the backend at once. The others wait for a slot; a failure frees one but
+// sets the network's penalty, which the waiting logins then wait out
+// before any reaches the backend, so parallel connections buy an attacker
+// at most ParallelLogins unpenalised guesses; a success frees one at once.
+func TestParallelLogins(t *testing.T) {
+	e := newEnv(t, Options{ParallelLogins: 2, LoginsInFlight: Unlimited, BlockFailures: Unlimited})
+	results := make(chan func(proxy.LoginResult) time.Duration, 5)
+	for i := range 5 {
+		go func() {
+			done, err := e.g.Login(t.Context(), addr("192.0.2.7"), "alice", fmt.Sprint("guess", i))
+			if err != nil {
+				t.Errorf("login %d: %v", i, err)
+			}
+			results <- done
+		}()
+	}
+	next := func() func(proxy.LoginResult) time.Duration {
+		t.Helper()
+		select {
+		case done := <-results:
+			return done
+		case <-time.After(hang):
+			t.Fatal("no login had its turn")
+			return nil
+		}
+	}
+	none := func(when string) {
+		t.Helper()
+		select {
+		case <-results:
+			t.Fatalf("%s: a login had its turn, want every slot taken", when)
+		default:
+		}
+	}
+	first, second := next(), next()
+	if p := first(proxy.LoginFailed); p != DefaultBaseDelay {
+		t.Fatalf("first failure's penalty %v, want %v", p, DefaultBaseDelay)
+	}
+	e.clk.waitTimers(t, 3) // the three others now wait out the penalty
+	none("during the penalty")
+	e.clk.Advance(DefaultBaseDelay)
+	third := next()
+	none("with the second and third at the backend")
+	second(proxy.LoginOK)
+	fourth := next()
+	none("with the third and fourth at the backend")
+	third(proxy.LoginBackendError)
+	fifth := next()
+	fourth(proxy.LoginOK)
+	fifth(proxy.LoginOK)
+	checkInvariants(t, e.g)
 }

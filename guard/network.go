@@ -18,8 +18,12 @@ const penalisedScore = 0.5
 // network is what the guard knows about one client network. Its shard's
 // mutex guards it. Times are ticks (nanoseconds since the guard's epoch).
 type network struct {
-	conns    int32 // open connections
-	inflight int32 // logins between Login and done
+	conns     int32 // open connections
+	inflight  int32 // logins between Login and done
+	atBackend int32 // of those, the ones that had their turn (ParallelLogins)
+	// turn is closed, and forgotten, when a backend slot frees: logins
+	// waiting for one take it again. Nil while nobody waits.
+	turn chan struct{}
 
 	score   float64 // failures, fading by half every HalfLife, as of scoreAt
 	scoreAt int64

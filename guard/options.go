@@ -13,7 +13,7 @@ import (
 // them.
 //
 // The per-network admission limits (ConnsPerNetwork, HandshakesPerMinute,
-// LoginsInFlight) are sized for the largest legitimate crowd behind one
+// LoginsInFlight, ParallelLogins) are sized for the largest legitimate crowd behind one
 // address: an office, a university or a carrier-grade NAT behind one IPv4
 // address, a webmail opening an IMAP connection per page. A default that
 // throttles them is an outage the operator did not ask for; they bound
@@ -54,17 +54,22 @@ const (
 	// DefaultUserMaxDelay caps the soft delay on such a user name: small
 	// enough that it never locks the owner out.
 	DefaultUserMaxDelay = 5 * time.Second
-	// DefaultLoginsInFlight caps a network's logins waiting behind its
-	// shared penalty or at the backend. Logins queue there in bursts: an
-	// office's mail apps reconnecting after its uplink came back, or
-	// everyone's logins in the two seconds after one mistyped password.
-	// 32 takes some 16 logins a second behind a 2 s penalty, and bounds a
-	// network to 32 backend logins at once; it is not what slows
-	// guessing (the penalty is), though a first burst of parallel guesses
-	// reaches the backend before any penalty, so with it a network tries
-	// up to 32 passwords per block rather than 20. Five refused an
-	// office's or a webmail's simultaneous logins.
+	// DefaultLoginsInFlight caps a network's logins waiting for their turn
+	// (behind its shared penalty, or for a backend slot) or at the
+	// backend. Logins queue there in bursts: an office's mail apps
+	// reconnecting after its uplink came back, or everyone's logins in the
+	// two seconds after one mistyped password. 32 takes some 16 logins a
+	// second behind a 2 s penalty; five refused an office's or a webmail's
+	// simultaneous logins. Waiting costs a goroutine, not the backend.
 	DefaultLoginsInFlight = 32
+	// DefaultParallelLogins is how many of a network's logins may be at
+	// the backend at once; the others wait their turn, and meanwhile the
+	// first ones' failures set the penalty they then wait out. So an
+	// attacker's parallel connections buy at most this many unpenalised
+	// guesses, while a burst of legitimate logins is served this many at
+	// a time (at 50 to 300 ms a backend login, 13 to 80 a second) rather
+	// than refused.
+	DefaultParallelLogins = 4
 	// DefaultConnsPerNetwork caps a network's open connections: 10% of
 	// proxy.DefaultMaxConns, so that an office of several hundred people,
 	// each with a desktop app holding 2 to 5 connections and a phone
@@ -143,8 +148,13 @@ type Options struct {
 	UserMaxDelay time.Duration
 
 	// LoginsInFlight caps a network's logins waiting in Login or at the
-	// backend; default DefaultLoginsInFlight (32), negative: no cap.
+	// backend; more are refused at once. Default DefaultLoginsInFlight
+	// (32), negative: no cap.
 	LoginsInFlight int
+	// ParallelLogins is how many of a network's logins may be at the
+	// backend at once; the others wait for a turn. Default
+	// DefaultParallelLogins (4), negative: no cap.
+	ParallelLogins int
 	// ConnsPerNetwork caps a network's concurrent connections; default
 	// DefaultConnsPerNetwork (2000), negative: no cap.
 	ConnsPerNetwork int
@@ -213,6 +223,7 @@ func (o Options) WithDefaults() (Options, error) {
 		{&o.BlockFailures, DefaultBlockFailures, "block failures", maxCount},
 		{&o.UserFailures, DefaultUserFailures, "user failures", maxCount},
 		{&o.LoginsInFlight, DefaultLoginsInFlight, "logins in flight", 0},
+		{&o.ParallelLogins, DefaultParallelLogins, "parallel logins", 0},
 		{&o.ConnsPerNetwork, DefaultConnsPerNetwork, "connections per network", 0},
 		{&o.HandshakesPerMinute, DefaultHandshakesPerMinute, "handshakes per minute", 0},
 	} {

@@ -105,7 +105,7 @@ func TestOptionsResolved(t *testing.T) {
 
 // TestOptionsUnlimited: Unlimited turns the counting rules off.
 func TestOptionsUnlimited(t *testing.T) {
-	e := newEnv(t, Options{ConnsPerNetwork: Unlimited, HandshakesPerMinute: Unlimited, LoginsInFlight: Unlimited,
+	e := newEnv(t, Options{ConnsPerNetwork: Unlimited, HandshakesPerMinute: Unlimited, LoginsInFlight: Unlimited, ParallelLogins: Unlimited,
 		BlockFailures: Unlimited, UserFailures: Unlimited})
 	e.g.SetImplicit("imaps", true)
 	const net = "192.0.2.1"

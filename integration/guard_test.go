@@ -26,15 +26,17 @@ const (
 )
 
 // guardYAML is TestGuard's guard: every default but the delays, the
-// block threshold and logins_in_flight, set here because the test relies
-// on all 20 parallel logins being let in (the default, 32, would do as
-// well, but the test must not depend on it).
+// block threshold, logins_in_flight and parallel_logins, set here because
+// the test is about the answers to 20 parallel logins that all reach the
+// backend (by default only 4 would at once, the others waiting out the
+// first ones' penalty: TestHydra runs the default guard).
 var guardYAML = fmt.Sprintf(`guard:
   base_delay: %v
   max_delay: %v
   logins_in_flight: %d
+  parallel_logins: %d
   block: {failures: %d, window: 10m, duration: 15m}
-`, guardBase, guardMax, guardParallel+5, guardBlockAt)
+`, guardBase, guardMax, guardParallel+5, guardParallel+5, guardBlockAt)
 
 // answer is when one login's reply arrived, from the test's start.
 type answer struct {

@@ -249,6 +249,7 @@ func (s *settings) guard(c config.Guard, l proxy.Limits, g guard.Options) {
 	s.count("guard.user.failures", g.UserFailures)
 	s.dur("guard.user.max_delay", g.UserMaxDelay, false)
 	s.count("guard.logins_in_flight", g.LoginsInFlight)
+	s.count("guard.parallel_logins", g.ParallelLogins)
 }
 
 // printEffective writes every setting as "key: value", one a line.

@@ -262,6 +262,7 @@ guard:
   trusted: [192.0.2.7, "2001:db8::/32"]
   base_delay: 20s
   logins_in_flight: -1
+  parallel_logins: 8
 access: {deny: [198.51.100.0/24]}
 log: {format: json, level: WARN}
 `))
@@ -278,6 +279,7 @@ log: {format: json, level: WARN}
 		"guard.base_delay":               "20s",
 		"guard.max_delay":                "20s", // never below the base delay
 		"guard.logins_in_flight":         valueOff,
+		"guard.parallel_logins":          "8",
 		"access.deny":                    "[198.51.100.0/24]",
 		"access.allow":                   "[]",
 		"log.format":                     "json",

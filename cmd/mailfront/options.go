@@ -134,6 +134,7 @@ func guardOptions(cfg *config.Config, log *slog.Logger) guard.Options {
 		UserFailures:        g.User.Failures,
 		UserMaxDelay:        g.User.MaxDelay,
 		LoginsInFlight:      g.LoginsInFlight,
+		ParallelLogins:      g.ParallelLogins,
 		ConnsPerNetwork:     cfg.Limits.ConnectionsPerNetwork,
 		HandshakesPerMinute: cfg.Limits.HandshakesPerMinute,
 	}
