@@ -139,6 +139,16 @@ func (e *proxyEnv) tlsReady(t *testing.T) *wire {
 	return w
 }
 
+// ready is a connection past the greeting: under implicit TLS when tls,
+// else in plaintext on the STARTTLS listener.
+func (e *proxyEnv) ready(t *testing.T, tls bool) *wire {
+	t.Helper()
+	if tls {
+		return e.implicitReady(t)
+	}
+	return e.greeted(t)
+}
+
 // implicitReady is an implicit TLS connection past the greeting.
 func (e *proxyEnv) implicitReady(t *testing.T) *wire {
 	t.Helper()

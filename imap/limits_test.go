@@ -32,10 +32,7 @@ func TestLiteralBombs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := e.greeted(t)
-			if tt.tls {
-				w = e.implicitReady(t)
-			}
+			w := e.ready(t, tt.tls)
 			w.send(tt.send)
 			got := w.closed()
 			if !strings.HasPrefix(got, tt.wantBye+"\r\n") {

@@ -207,10 +207,7 @@ func TestCrossProtocol(t *testing.T) {
 	e := startProxy(t, proxyConfig{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := e.greeted(t)
-			if tt.tls {
-				w = e.implicitReady(t)
-			}
+			w := e.ready(t, tt.tls)
 			w.send(tt.send)
 			if got := w.closed(); got != tt.want {
 				t.Fatalf("got %q, want %q and a close", got, tt.want)

@@ -185,6 +185,16 @@ func (f *fixture) greeted(t *testing.T) *wire {
 
 // tlsReady is a client under TLS past the greeting: through STLS when
 // mode is "stls", else on the implicit TLS listener.
+// ready is a connection ready for a command: plaintext past the greeting
+// ("plain"), or under TLS ("implicit", "stls"; see tlsReady).
+func (f *fixture) ready(t *testing.T, mode string) *wire {
+	t.Helper()
+	if mode == "plain" {
+		return f.greeted(t)
+	}
+	return f.tlsReady(t, mode)
+}
+
 func (f *fixture) tlsReady(t *testing.T, mode string) *wire {
 	t.Helper()
 	if mode == "stls" {

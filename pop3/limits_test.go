@@ -67,12 +67,7 @@ func TestLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := startProxy(t, withLimits(tt.limits), forbidBackend())
-			var w *wire
-			if tt.mode == "plain" {
-				w = f.greeted(t)
-			} else {
-				w = f.tlsReady(t, tt.mode)
-			}
+			w := f.ready(t, tt.mode)
 			tt.drive(w)
 			w.expect(tt.want)
 			w.closed()

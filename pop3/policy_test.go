@@ -147,12 +147,7 @@ func TestCrossProtocol(t *testing.T) {
 	f := startProxy(t, forbidBackend())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var w *wire
-			if tt.mode == "plain" {
-				w = f.greeted(t)
-			} else {
-				w = f.tlsReady(t, tt.mode)
-			}
+			w := f.ready(t, tt.mode)
 			w.write(tt.send)
 			w.expect(tt.want)
 			w.closed()
@@ -188,12 +183,7 @@ func TestCommandsBeforeLogin(t *testing.T) {
 	f := startProxy(t, forbidBackend())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var w *wire
-			if tt.mode == "plain" {
-				w = f.greeted(t)
-			} else {
-				w = f.tlsReady(t, tt.mode)
-			}
+			w := f.ready(t, tt.mode)
 			w.send(tt.cmd)
 			w.expect(tt.want)
 			w.send("QUIT") // the session goes on
@@ -239,12 +229,7 @@ func TestCAPA(t *testing.T) {
 				lw.expect("+OK send PASS")
 				lw.expect("+OK Logged in")
 			}
-			var w *wire
-			if tt.mode == "plain" {
-				w = f.greeted(t)
-			} else {
-				w = f.tlsReady(t, tt.mode)
-			}
+			w := f.ready(t, tt.mode)
 			w.send("CAPA")
 			w.expect("+OK Capability list follows")
 			if got := w.multiline(); strings.Join(got, "|") != strings.Join(tt.want, "|") {

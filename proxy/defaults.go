@@ -86,30 +86,26 @@ const (
 	DefaultCapabilityTTL = 5 * time.Minute
 )
 
+// resolve is the engine's one rule for a configured value: zero is def,
+// negative is off, anything else itself.
+func resolve[T int | time.Duration](v, def, off T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return off
+	}
+	return v
+}
+
 // EffectiveMaxConns is the cap in force for a configured Server.MaxConns:
 // zero is DefaultMaxConns, negative is no cap (math.MaxInt).
-func EffectiveMaxConns(n int) int {
-	switch {
-	case n == 0:
-		return DefaultMaxConns
-	case n < 0:
-		return math.MaxInt
-	}
-	return n
-}
+func EffectiveMaxConns(n int) int { return resolve(n, DefaultMaxConns, math.MaxInt) }
 
 // EffectiveDrain is the drain in force for a configured Server.Drain:
 // zero is DefaultDrain, negative is none (0: relayed sessions are closed
 // at once).
-func EffectiveDrain(d time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return DefaultDrain
-	case d < 0:
-		return 0
-	}
-	return d
-}
+func EffectiveDrain(d time.Duration) time.Duration { return resolve(d, DefaultDrain, 0) }
 
 // EffectiveKeepalive is the TCP keepalive period in force for a configured
 // Listener.Keepalive or Backend.Keepalive: zero is DefaultKeepalive,

@@ -11,15 +11,7 @@ const keepaliveProbes = 9
 
 // keepalive resolves a configured keepalive period: zero is
 // DefaultKeepalive, negative is off (0).
-func keepalive(d time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return DefaultKeepalive
-	case d < 0:
-		return 0
-	}
-	return d
-}
+func keepalive(d time.Duration) time.Duration { return resolve(d, DefaultKeepalive, 0) }
 
 // dialer is the backend dialer for a configured keepalive period.
 func dialer(d time.Duration) *net.Dialer {

@@ -187,20 +187,27 @@ func TestReadLineRefusesOtherProtocols(t *testing.T) {
 	})
 }
 
-// Through the engine: a browser's request to a STARTTLS port gets the
-// greeting, then the connection ends with outcome protocol-error.
-func TestServerClosesCrossProtocol(t *testing.T) {
-	t.Parallel()
+// startObserved serves lineHandler on a STARTTLS listener named name,
+// reporting to obs.
+func startObserved(t *testing.T, name string, obs Observer) *Listener {
+	t.Helper()
 	srvCfg, _ := serverTLS(t)
-	obs := newRecorder()
-	l := &Listener{Name: "cross", Protocol: "toy", Address: "127.0.0.1:0", Mode: STARTTLS, TLS: srvCfg,
+	l := &Listener{Name: name, Protocol: "toy", Address: "127.0.0.1:0", Mode: STARTTLS, TLS: srvCfg,
 		Handler: lineHandler{&Backend{Address: echoBackend(t)}}}
 	s := &Server{Listeners: []*Listener{l}, Log: testLogger(t), Drain: time.Second, Observer: obs}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	c := dial(t, l)
+	return l
+}
+
+// Through the engine: a browser's request to a STARTTLS port gets the
+// greeting, then the connection ends with outcome protocol-error.
+func TestServerClosesCrossProtocol(t *testing.T) {
+	t.Parallel()
+	obs := newRecorder()
+	c := dial(t, startObserved(t, "cross", obs))
 	c.expect(t, "+ hi")
 	c.Write([]byte("POST / HTTP/1.1\r\nHost: mail.example.com\r\nContent-Length: 20\r\n\r\na LOGIN alice secret"))
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -253,16 +260,8 @@ func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 // the common end of a session.
 func TestServerClientResetIsClientClosed(t *testing.T) {
 	t.Parallel()
-	srvCfg, _ := serverTLS(t)
 	obs := newRecorder()
-	l := &Listener{Name: "reset", Protocol: "toy", Address: "127.0.0.1:0", Mode: STARTTLS, TLS: srvCfg,
-		Handler: lineHandler{&Backend{Address: echoBackend(t)}}}
-	s := &Server{Listeners: []*Listener{l}, Log: testLogger(t), Drain: time.Second, Observer: obs}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	c := dial(t, l)
+	c := dial(t, startObserved(t, "reset", obs))
 	c.expect(t, "+ hi")
 	c.Write([]byte("a half line")) // unread when the reset comes
 	tc := c.Conn.(*net.TCPConn)
