@@ -40,7 +40,7 @@ const (
 	OutcomeTimeout         Outcome = "timeout"          // idle or total time ran out
 	OutcomeClientClosed    Outcome = "client-closed"    // the client went away before logging in
 	OutcomeTLSFailed       Outcome = "tls-failed"       // the TLS handshake failed
-	OutcomeProtocolError   Outcome = "protocol-error"   // too many invalid commands
+	OutcomeProtocolError   Outcome = "protocol-error"   // too many invalid commands, or another protocol's first line
 	OutcomeShutdown        Outcome = "shutdown"         // the server shut down
 	OutcomeInternal        Outcome = "internal-error"   // a bug or an unexpected error
 	OutcomeRefused         Outcome = "refused"          // the guard turned the client away
