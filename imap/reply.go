@@ -10,7 +10,7 @@ import (
 
 // protoError is a protocol outcome returned by the parser and the command
 // handlers as a value: a tagged BAD or NO that leaves the session running,
-// or a BYE that ends it. (*session).reply and goodbye put them on the wire;
+// or a BYE that ends it. (*session).Reply and goodbye put them on the wire;
 // nothing else writes a refusal.
 type protoError struct {
 	status  string // "BAD", "NO" or "BYE"

@@ -3,6 +3,7 @@ package imap
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/mailfront/mailfront/proxy"
@@ -38,5 +39,17 @@ func TestGoodbye(t *testing.T) {
 				t.Errorf("got %q, %q; want %q, %q", line, o, tt.wantLine, tt.wantOutcome)
 			}
 		})
+	}
+}
+
+// TestGoodbyesNameEveryLimit: every limit the engine can report has its
+// own BYE line, which names the limit's value.
+func TestGoodbyesNameEveryLimit(t *testing.T) {
+	t.Parallel()
+	for k := proxy.LimitLine; k <= proxy.LimitInvalidCommands; k++ {
+		line, _ := goodbye(&proxy.LimitError{Kind: k, Max: 12345})
+		if !strings.HasPrefix(line, "* BYE [") || !strings.Contains(line, "12345") || !strings.HasSuffix(line, "\r\n") {
+			t.Errorf("%s: got %q, want a BYE naming the limit", k, line)
+		}
 	}
 }

@@ -38,7 +38,7 @@ func (st state) String() string {
 }
 
 // commandFunc runs one command. It writes its own positive replies and
-// returns refusals as *protoError values for session.reply.
+// returns refusals as *protoError values for session.Reply.
 type commandFunc func(*session, *command) error
 
 // commands lists what each state allows. Anything else is BAD. LOGIN and

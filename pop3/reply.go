@@ -7,7 +7,7 @@ import (
 )
 
 // protoError is a refusal the client sees as one -ERR line, returned as a
-// value by the parser and the command handlers. (*session).reply and
+// value by the parser and the command handlers. (*session).Reply and
 // goodbye put them on the wire; nothing else writes a refusal.
 type protoError struct {
 	code    string // RFC 2449 section 8 / RFC 3206 response code, without brackets

@@ -43,7 +43,7 @@ type Conn struct {
 
 // NewConn wraps c with the given limits. The total-time clock starts now.
 func NewConn(c net.Conn, l Limits) *Conn {
-	l = l.withDefaults()
+	l = l.WithDefaults()
 	r := readerPool.Get().(*bufio.Reader)
 	r.Reset(c)
 	cc := &Conn{raw: c, c: c, r: r, limits: l, now: time.Now}

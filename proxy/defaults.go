@@ -110,18 +110,11 @@ func EffectiveDrain(d time.Duration) time.Duration { return resolve(d, DefaultDr
 // EffectiveKeepalive is the TCP keepalive period in force for a configured
 // Listener.Keepalive or Backend.Keepalive: zero is DefaultKeepalive,
 // negative is off (0).
-func EffectiveKeepalive(d time.Duration) time.Duration { return keepalive(d) }
+func EffectiveKeepalive(d time.Duration) time.Duration { return resolve(d, DefaultKeepalive, 0) }
 
 // EffectiveTimeouts are b's dial and login timeouts in force: zero (or
 // negative) Connect and Login are DefaultBackendConnect and
 // DefaultBackendLogin.
 func (b *Backend) EffectiveTimeouts() (connect, login time.Duration) {
-	connect, login = b.Connect, b.Login
-	if connect <= 0 {
-		connect = DefaultBackendConnect
-	}
-	if login <= 0 {
-		login = DefaultBackendLogin
-	}
-	return connect, login
+	return resolve(b.Connect, DefaultBackendConnect, DefaultBackendConnect), resolve(b.Login, DefaultBackendLogin, DefaultBackendLogin)
 }

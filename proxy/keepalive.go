@@ -9,15 +9,20 @@ import (
 // and Go's count).
 const keepaliveProbes = 9
 
-// keepalive resolves a configured keepalive period: zero is
-// DefaultKeepalive, negative is off (0).
-func keepalive(d time.Duration) time.Duration { return resolve(d, DefaultKeepalive, 0) }
+// keepaliveConfig is the TCP keepalive for a configured period (see
+// EffectiveKeepalive); Enable is false when it is off.
+func keepaliveConfig(period time.Duration) net.KeepAliveConfig {
+	k := EffectiveKeepalive(period)
+	if k == 0 {
+		return net.KeepAliveConfig{}
+	}
+	return net.KeepAliveConfig{Enable: true, Idle: k, Interval: k, Count: keepaliveProbes}
+}
 
 // dialer is the backend dialer for a configured keepalive period.
-func dialer(d time.Duration) *net.Dialer {
-	k := keepalive(d)
-	if k == 0 {
-		return &net.Dialer{KeepAlive: -1}
+func dialer(period time.Duration) *net.Dialer {
+	if c := keepaliveConfig(period); c.Enable {
+		return &net.Dialer{KeepAliveConfig: c}
 	}
-	return &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: k, Interval: k, Count: keepaliveProbes}}
+	return &net.Dialer{KeepAlive: -1}
 }

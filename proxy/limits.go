@@ -21,27 +21,16 @@ type Limits struct {
 // WithDefaults returns l with every zero (or negative) field set to its
 // default: the limits NewConn puts in force.
 func (l Limits) WithDefaults() Limits {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&l.Line, DefaultLine)
-	def(&l.Literal, DefaultLiteral)
-	def(&l.Commands, DefaultCommands)
-	def(&l.InvalidCommands, DefaultInvalidCommands)
-	def(&l.AuthFailures, DefaultAuthFailures)
-	defDur(&l.Idle, DefaultIdle)
-	defDur(&l.Total, DefaultTotal)
-	defDur(&l.Handshake, DefaultHandshake)
-	defDur(&l.Write, DefaultWrite)
+	orDefault := func(v *int, d int) { *v = resolve(*v, d, d) }
+	orDefaultDur := func(v *time.Duration, d time.Duration) { *v = resolve(*v, d, d) }
+	orDefault(&l.Line, DefaultLine)
+	orDefault(&l.Literal, DefaultLiteral)
+	orDefault(&l.Commands, DefaultCommands)
+	orDefault(&l.InvalidCommands, DefaultInvalidCommands)
+	orDefault(&l.AuthFailures, DefaultAuthFailures)
+	orDefaultDur(&l.Idle, DefaultIdle)
+	orDefaultDur(&l.Total, DefaultTotal)
+	orDefaultDur(&l.Handshake, DefaultHandshake)
+	orDefaultDur(&l.Write, DefaultWrite)
 	return l
 }
-
-// withDefaults is WithDefaults, for NewConn.
-func (l Limits) withDefaults() Limits { return l.WithDefaults() }

@@ -8,13 +8,14 @@ import (
 	"time"
 )
 
-// listenConfig configures a listener's TCP keepalive (see keepalive). On
+// listenConfig configures a listener's TCP keepalive (see
+// EffectiveKeepalive). On
 // Linux the options
 // go on the listening socket, which every accepted socket inherits (as
 // nginx's so_keepalive does), so that accepting a connection costs four
 // setsockopt calls fewer than Go's per-connection configuration.
 func listenConfig(period time.Duration) net.ListenConfig {
-	k := keepalive(period)
+	k := EffectiveKeepalive(period)
 	if k == 0 {
 		return net.ListenConfig{KeepAlive: -1}
 	}

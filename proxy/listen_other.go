@@ -7,12 +7,11 @@ import (
 	"time"
 )
 
-// listenConfig configures a listener's TCP keepalive (see keepalive),
-// applied by Go to each accepted connection.
+// listenConfig configures a listener's TCP keepalive (see
+// keepaliveConfig), applied by Go to each accepted connection.
 func listenConfig(period time.Duration) net.ListenConfig {
-	k := keepalive(period)
-	if k == 0 {
-		return net.ListenConfig{KeepAlive: -1}
+	if c := keepaliveConfig(period); c.Enable {
+		return net.ListenConfig{KeepAliveConfig: c}
 	}
-	return net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: k, Interval: k, Count: keepaliveProbes}}
+	return net.ListenConfig{KeepAlive: -1}
 }

@@ -376,8 +376,8 @@ func (s *Server) serve(a accepted) {
 	start := time.Now()
 	if tc, ok := raw.(*net.TCPConn); ok && !l.tuned {
 		tc.SetNoDelay(true) // the greeting must not wait for Nagle
-		if k := keepalive(l.Keepalive); k > 0 {
-			tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: k, Interval: k, Count: keepaliveProbes})
+		if c := keepaliveConfig(l.Keepalive); c.Enable {
+			tc.SetKeepAliveConfig(c)
 		} else {
 			tc.SetKeepAlive(false)
 		}
@@ -442,15 +442,9 @@ func (s *Server) serve(a accepted) {
 
 func (s *Server) preLogin(l *Listener, sess *Session) (*Handoff, error) {
 	if l.Mode == Implicit {
-		if _, err := sess.Conn.StartTLS(s.preCtx, l.TLS); err != nil {
-			sess.SetOutcome(OutcomeTLSFailed)
-			if sess.Conn.Stopped() {
-				sess.SetOutcome(OutcomeShutdown)
-			}
-			sess.observeHandshake(err)
+		if _, err := sess.Conn.StartTLS(s.preCtx, l.TLS); sess.handshaken(err) != nil {
 			return nil, err
 		}
-		sess.observeHandshake(nil)
 	}
 	return l.Handler.Serve(s.preCtx, sess)
 }

@@ -131,12 +131,7 @@ func (s *Session) StartTLS(ctx context.Context) error {
 	if n > 0 {
 		s.Log.Warn("discarded bytes sent before tls handshake", "bytes", n)
 	}
-	s.observeHandshake(err)
-	if err != nil {
-		s.SetOutcome(OutcomeTLSFailed)
-		if s.Conn.Stopped() {
-			s.SetOutcome(OutcomeShutdown)
-		}
+	if err := s.handshaken(err); err != nil {
 		return err
 	}
 	s.StartedTLS = true
@@ -164,18 +159,25 @@ func (s *Session) RefusePlaintext(command, user, def string) string {
 	return def
 }
 
-// observeHandshake reports a handshake's result to the observer.
-func (s *Session) observeHandshake(err error) {
+// handshaken reports a handshake's result (implicit TLS or STARTTLS) to
+// the observer and, for a failure, records the outcome: tls-failed, or
+// shutdown when the server stopped it. It returns err.
+func (s *Session) handshaken(err error) error {
+	if err != nil {
+		s.SetOutcome(OutcomeTLSFailed)
+		if s.Conn.Stopped() {
+			s.SetOutcome(OutcomeShutdown)
+		}
+	}
 	if s.Observer == nil {
-		return
+		return err
 	}
 	if err != nil {
 		s.Observer.HandshakeFailed(s.Listener, HandshakeFailureReason(err))
-		return
-	}
-	if st := s.Conn.TLS(); st != nil {
+	} else if st := s.Conn.TLS(); st != nil {
 		s.Observer.Handshake(s.Listener, st.Version, st.CipherSuite)
 	}
+	return err
 }
 
 // Handoff is what a handler returns after the backend accepted a login: the
