@@ -23,19 +23,21 @@ type backendConn struct {
 	tags int
 }
 
-// backendLogin dials the backend, logs cr in and replays the client's ID.
+// backendLogin dials the backend, tells it who the client is (see
+// proxy.ClientAddress), replays the client's ID and logs cr in.
 // It returns the logged-in connection and the backend's post-login
 // capabilities as the client may see them. Reads are bounded by the
 // backend's login timeout, and shutdown interrupts them.
 func (s *session) backendLogin(cr credentials) (*proxy.Conn, []string, error) {
-	c, err := s.h.Backend.Open(s.ctx)
+	peer := s.ps.Peer()
+	c, err := s.h.Backend.Open(s.ctx, peer)
 	if err != nil {
 		return nil, nil, err
 	}
 	stop := context.AfterFunc(s.ctx, c.Stop)
 	defer stop()
 	b := &backendConn{c: c}
-	caps, err := b.login(s.h, cr, s.clientID)
+	caps, err := b.login(s.h, cr, s.clientID, peer)
 	if err != nil {
 		c.Close()
 		return nil, nil, err
@@ -43,19 +45,31 @@ func (s *session) backendLogin(cr credentials) (*proxy.Conn, []string, error) {
 	return c, caps, nil
 }
 
-func (b *backendConn) login(h *Handler, cr credentials, id []idField) ([]string, error) {
+// login logs cr in. Before the login it sends one ID (RFC 2971) with the
+// client's own fields and, under client_address id (or auto, when the
+// backend lists ID), the fields that tell the backend who the client is.
+func (b *backendConn) login(h *Handler, cr credentials, id []idField, peer *proxy.Peer) ([]string, error) {
 	pre, err := b.preLoginCaps(h)
 	if err != nil {
 		return nil, err
 	}
+	mode := h.Backend.ClientAddress
+	tell := mode == proxy.ClientAddressID || mode == proxy.ClientAddressAuto && hasCap(pre, "ID")
+	if tell {
+		id = append(peerID(peer), id...)[:min(len(id)+peerIDFields, idMaxPairs)]
+	}
+	if len(id) > 0 && (tell || hasCap(pre, "ID")) {
+		r, _, err := b.command(idCommand(id))
+		if err != nil {
+			return nil, fmt.Errorf("backend id: %w", err)
+		}
+		if tell && r.status != "OK" {
+			h.ClientAddressRefused("ID")
+		}
+	}
 	post, err := b.authenticate(cr, pre)
 	if err != nil {
 		return nil, err
-	}
-	if len(id) > 0 && hasCap(pre, "ID") {
-		if _, _, err := b.command(idCommand(id)); err != nil {
-			return nil, fmt.Errorf("backend id: %w", err)
-		}
 	}
 	if post == nil {
 		if post, err = b.capability(); err != nil {

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -140,34 +141,98 @@ func TestBackendLoginDisabledUsesAuthenticatePlain(t *testing.T) {
 	}
 }
 
-func TestIDReplayedToBackend(t *testing.T) {
+// TestIDToBackend: one ID goes to the backend before the login, with the
+// client's standard fields (the rest, x-originating-ip among them, stays
+// behind) and, under client_address id (or auto, when the backend lists
+// ID), the fields that tell the backend who the client is.
+func TestIDToBackend(t *testing.T) {
 	t.Parallel()
-	clientID := `i ID ("name" "Thunderbird" "version" "115.0" "x-originating-ip" "6.6.6.6" "os" NIL "vendor" {4}` + "\r\nMoz.)\r\n"
-	login := "a LOGIN alice " + quote(testPassword) + "\r\n"
+	clientID := `i ID ("name" "Thunderbird" "version" "115.0" "x-originating-ip" "6.6.6.6" "os" NIL "vendor" {4}` + "\r\n"
+	clientFields := `"name" "Thunderbird" "version" "115.0" "os" NIL "vendor" "Moz."`
+	login := `LOGIN "alice" ` + quote(testPassword) + "\r\n"
 	tests := []struct {
-		name, caps, want string
+		name, caps, mode string
+		clientID         bool
+		want             string // %s: the peer's fields
 	}{
-		{"backend has ID", "IMAP4rev1 ID",
-			`mf1 LOGIN "alice" ` + quote(testPassword) + "\r\n" + `mf2 ID ("name" "Thunderbird" "version" "115.0" "os" NIL "vendor" "Moz.")` + "\r\n"},
-		{"backend lacks ID", "IMAP4rev1", `mf1 LOGIN "alice" ` + quote(testPassword) + "\r\n"},
+		{"none, backend has ID", "IMAP4rev1 ID", "none", true, "mf1 ID (" + clientFields + ")\r\nmf2 " + login},
+		{"none, backend lacks ID", "IMAP4rev1", "none", true, "mf1 " + login},
+		{"auto, backend has ID", "IMAP4rev1 ID", "auto", true, "mf1 ID (%s " + clientFields + ")\r\nmf2 " + login},
+		{"auto, no client ID", "IMAP4rev1 ID", "auto", false, "mf1 ID (%s)\r\nmf2 " + login},
+		{"auto, backend lacks ID", "IMAP4rev1", "auto", true, "mf1 " + login},
+		{"id, backend lacks ID", "IMAP4rev1", "id", false, "mf1 ID (%s)\r\nmf2 " + login},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fb := startFake(t, func(fb *fakeBackend) { fb.greeting = "* OK [CAPABILITY " + tt.caps + "] fake" })
-			e := startProxy(t, proxyConfig{Backend: fb.addr()})
+			e := startProxy(t, proxyConfig{Backend: fb.addr(), ClientAddress: tt.mode})
 			w := e.implicitReady(t)
-			w.send(clientID[:len(clientID)-len("Moz.)\r\n")])
-			w.expect("+ Ready")
-			w.send("Moz.)\r\n")
-			w.expect(`* ID ("name" "mailfront")`)
-			w.expect("i OK")
-			w.send(login + "z NOOP\r\n")
+			if tt.clientID {
+				w.send(clientID)
+				w.expect("+ Ready")
+				w.send("Moz.)\r\n")
+				w.expect(`* ID ("name" "mailfront")`)
+				w.expect("i OK")
+			}
+			w.send("a " + login + "z NOOP\r\n")
 			w.expect("a OK ")
 			w.expect("z OK fake NOOP")
-			if got, want := fb.received(0), tt.want+"z NOOP\r\n"; got != want {
-				t.Errorf("backend received %q, want %q", got, want)
+			want := tt.want
+			if strings.Contains(want, "%s") {
+				client, local := w.c.LocalAddr().String(), e.implicit.Addr().String()
+				want = fmt.Sprintf(want, peerFields(t, client, local, "mailfront-1"))
+			}
+			if got := fb.received(0); got != want+"z NOOP\r\n" {
+				t.Errorf("backend received %q, want %q", got, want+"z NOOP\r\n")
 			}
 		})
+	}
+}
+
+// peerFields are the ID fields naming client and local (host:port).
+func peerFields(t *testing.T, client, local, session string) string {
+	t.Helper()
+	ch, cp, err1 := net.SplitHostPort(client)
+	lh, lp, err2 := net.SplitHostPort(local)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("addresses %q %q", client, local)
+	}
+	return fmt.Sprintf(`"x-originating-ip" %q "x-originating-port" %q "x-connected-ip" %q "x-connected-port" %q "x-session-id" %q`, ch, cp, lh, lp, session)
+}
+
+// TestIDBeforeSTARTTLSForgotten: an ID sent in cleartext before STARTTLS
+// (which an attacker on the path may have written) never reaches the
+// backend; one sent after it does.
+func TestIDBeforeSTARTTLSForgotten(t *testing.T) {
+	t.Parallel()
+	fb := startFake(t, func(fb *fakeBackend) { fb.greeting = "* OK [CAPABILITY IMAP4rev1 ID] fake" })
+	e := startProxy(t, proxyConfig{Backend: fb.addr(), ClientAddress: "none"})
+	for i, after := range []bool{false, true} {
+		w := e.greeted(t)
+		if !after {
+			w.send(`i ID ("name" "injected" "vendor" "evil")` + "\r\n")
+			w.expect(`* ID ("name" "mailfront")`)
+			w.expect("i OK")
+		}
+		w.send("s STARTTLS\r\n")
+		w.expect("s OK ")
+		w.upgrade(e.client)
+		if after {
+			w.send(`j ID ("name" "honest")` + "\r\n")
+			w.expect(`* ID ("name" "mailfront")`)
+			w.expect("j OK")
+		}
+		w.send("a LOGIN alice " + quote(testPassword) + "\r\nz NOOP\r\n")
+		w.expect("a OK ")
+		w.expect("z OK fake NOOP")
+		got := fb.received(i)
+		if strings.Contains(got, "injected") || strings.Contains(got, "evil") {
+			t.Errorf("the cleartext ID reached the backend: %q", got)
+		}
+		if after && !strings.HasPrefix(got, `mf1 ID ("name" "honest")`) {
+			t.Errorf("control: an ID after STARTTLS did not reach the backend: %q", got)
+		}
 	}
 }
 

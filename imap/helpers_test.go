@@ -30,6 +30,9 @@ type proxyConfig struct {
 	Options Options
 	Gate    proxy.Gate // nil: none
 	Refusal string     // listeners' PlaintextRefusal
+	// ClientAddress is the backend's client_address; "" is none here, so
+	// that tests of the canonical login see nothing else.
+	ClientAddress string
 }
 
 // proxyEnv is a running proxy.Server with an implicit TLS and a STARTTLS
@@ -76,7 +79,14 @@ func startProxy(t *testing.T, cfg proxyConfig) *proxyEnv {
 	}
 	srvTLS, cliTLS := testTLS(t)
 	e.client = cliTLS
-	e.backend = &proxy.Backend{Address: cfg.Backend, Login: cfg.Login, Connect: cfg.Login,
+	tell := proxy.ClientAddressNone
+	if cfg.ClientAddress != "" {
+		var ok bool
+		if tell, ok = proxy.ParseClientAddress(cfg.ClientAddress); !ok {
+			t.Fatalf("client address %q", cfg.ClientAddress)
+		}
+	}
+	e.backend = &proxy.Backend{Address: cfg.Backend, Login: cfg.Login, Connect: cfg.Login, ClientAddress: tell,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			e.dials.Add(1)
 			var d net.Dialer

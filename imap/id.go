@@ -2,7 +2,10 @@ package imap
 
 import (
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/mailfront/mailfront/proxy"
 )
 
 // RFC 2971 section 3.3 bounds on ID parameters.
@@ -19,6 +22,26 @@ const (
 var idReplayFields = []string{
 	"name", "version", "os", "os-version", "vendor", "support-url",
 	"address", "date", "command", "arguments", "environment",
+}
+
+// peerIDFields is how many fields peerID returns.
+const peerIDFields = 5
+
+// peerID are the ID fields that tell a backend who the client is:
+// Dovecot's x-originating-ip and -port (the client), x-connected-ip and
+// -port (where it connected) and x-session-id (mailfront's name for the
+// session, in the backend's logs). A backend believes them only from a
+// trusted address (Dovecot: login_trusted_networks); clients' own are
+// never passed on (idReplayFields).
+func peerID(p *proxy.Peer) []idField {
+	s := func(v string) *string { return &v }
+	return []idField{
+		{"x-originating-ip", s(p.Client.Addr().String())},
+		{"x-originating-port", s(strconv.Itoa(int(p.Client.Port())))},
+		{"x-connected-ip", s(p.Local.Addr().String())},
+		{"x-connected-port", s(strconv.Itoa(int(p.Local.Port())))},
+		{"x-session-id", s(p.Session)},
+	}
 }
 
 // idField is one ID parameter; nil value is NIL.

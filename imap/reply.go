@@ -53,8 +53,9 @@ var goodbyes = proxy.Goodbyes{
 	Total:    "* BYE Autologout; session time limit exceeded\r\n",
 	Shutdown: "* BYE [UNAVAILABLE] Server shutting down\r\n",
 	CrossProtocol: map[string]string{
-		"tls": "* BYE This port speaks plaintext IMAP with STARTTLS, not TLS\r\n",
-		"":    "* BYE This is an IMAP server\r\n",
+		"proxy": "* BYE PROXY header refused: this address is not a trusted load balancer\r\n",
+		"tls":   "* BYE This port speaks plaintext IMAP with STARTTLS, not TLS\r\n",
+		"":      "* BYE This is an IMAP server\r\n",
 	},
 }
 

@@ -17,7 +17,10 @@ func cmdStartTLS(s *session, cmd *command) error {
 	if err := s.ps.StartTLS(s.ctx); err != nil {
 		return fmt.Errorf("starttls: %w", err)
 	}
-	s.state = stateTLS
+	// RFC 9051 section 6.2.1: what the client said before TLS cannot be
+	// trusted; an ID sent in cleartext (an attacker on the path may have
+	// written it) is forgotten with the bytes the engine dropped.
+	s.state, s.clientID = stateTLS, nil
 	return nil
 }
 

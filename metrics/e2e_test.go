@@ -53,7 +53,7 @@ func toyLogin(ctx context.Context, s *proxy.Session, b *proxy.Backend, user, pas
 		if pass != "hunter2" {
 			return nil, "", proxy.LoginFailed, errors.New("wrong password")
 		}
-		be, err := b.Open(ctx)
+		be, err := b.Open(ctx, nil)
 		if err != nil {
 			return nil, "", proxy.LoginBackendError, err
 		}

@@ -55,6 +55,7 @@ type Metrics struct {
 	guardDelay    prometheus.Histogram
 	certReloads   *prometheus.CounterVec // result
 	selfTests     *prometheus.CounterVec // shortcut
+	proxyHeaders  *prometheus.CounterVec // listener, result
 	build         *prometheus.GaugeVec   // version
 	scrape        *scrapeCollector
 
@@ -113,6 +114,9 @@ func newMetrics() *Metrics {
 			"Certificate reloads from files, by result (ok or error).", "result"),
 		selfTests: counterVec("relay_selftest_failures_total",
 			"Relay shortcuts past the standard library that failed their self-test at start and are off, by shortcut.", "shortcut"),
+		proxyHeaders: counterVec("proxy_headers_total",
+			"PROXY headers from trusted load balancers, by listener and result (ok: a client's address; local: the balancer's own connection, a health check; "+
+				"refused: empty, missing, malformed, oversized, timeout, and untrusted: a header from a source not in proxy_protocol.trusted).", "listener", "result"),
 		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 			Help: "Always 1; the version label is mailfront's version."}, []string{"version"}),
 		scrape: &scrapeCollector{},
@@ -134,6 +138,6 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		m.sessions, m.open, m.bytes, m.refused, m.handshakes, m.handshakeFail,
 		m.logins, m.plaintext, m.dialFailures, m.loginLatency, m.guardDelay,
-		m.certReloads, m.selfTests, m.build, m.scrape,
+		m.certReloads, m.selfTests, m.proxyHeaders, m.build, m.scrape,
 	}
 }

@@ -95,3 +95,17 @@ func (m *Metrics) SelfTestFailed(shortcut string) {
 func (m *Metrics) BackendDialFailed(protocol string) {
 	m.protocol(protocol).dialFailed.Inc()
 }
+
+// ProxyHeader counts a PROXY header read, or refused, on a listener.
+func (m *Metrics) ProxyHeader(listener, result string) {
+	m.proxyHeaders.WithLabelValues(listener, result).Inc()
+}
+
+// AddProxyProtocol makes a listener's PROXY header series exist, at 0,
+// before its first connection: call it for each listener with trusted
+// balancers.
+func (m *Metrics) AddProxyProtocol(listener string) {
+	for _, r := range proxy.HeaderResults {
+		m.proxyHeaders.WithLabelValues(listener, r)
+	}
+}

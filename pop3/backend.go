@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/mailfront/mailfront/proxy"
@@ -51,16 +52,16 @@ func (e *backendRefusal) LoginDetail() []any {
 // are bounded by the backend's login timeout, and fail at once on shutdown.
 // Credentials that cannot be sent never reach the backend: it should not
 // see a connection without a login attempt.
-func (h *Handler) login(ctx context.Context, user, pass string) (*proxy.Conn, error) {
+func (h *Handler) login(ctx context.Context, peer *proxy.Peer, user, pass string) (*proxy.Conn, error) {
 	if !sendable(user) || !sendable(pass) || strings.ContainsAny(user, " \t") && !h.Caps.Last().plainOnly() {
 		return nil, errUnsendable
 	}
-	be, err := h.Backend.Open(ctx)
+	be, err := h.Backend.Open(ctx, peer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	stop := context.AfterFunc(ctx, be.Stop)
-	err = h.backendLogin(be, user, pass)
+	err = h.backendLogin(be, peer, user, pass)
 	if !stop() && err == nil {
 		err = proxy.ErrShutdown // Stop ran: be is unusable
 	}
@@ -73,9 +74,10 @@ func (h *Handler) login(ctx context.Context, user, pass string) (*proxy.Conn, er
 }
 
 // backendLogin reads the greeting, learns the capabilities when the cache
-// is stale (on this connection, before the login), then logs in with USER
-// and PASS, or AUTH PLAIN when the backend offers SASL PLAIN but no USER.
-func (h *Handler) backendLogin(be *proxy.Conn, user, pass string) error {
+// is stale (on this connection, before the login), tells the backend who
+// the client is (XCLIENT, see tellClient), then logs in with USER and
+// PASS, or AUTH PLAIN when the backend offers SASL PLAIN but no USER.
+func (h *Handler) backendLogin(be *proxy.Conn, peer *proxy.Peer, user, pass string) error {
 	line, err := be.ReadLine()
 	if err != nil {
 		return backendErr("read backend greeting", err)
@@ -90,10 +92,36 @@ func (h *Handler) backendLogin(be *proxy.Conn, user, pass string) error {
 		}
 		h.Caps.Put(caps)
 	}
+	// Dovecot offers XCLIENT in the greeting ("+OK [XCLIENT] ..."), and
+	// only to the addresses it trusts.
+	offered := caps.xclient || strings.HasPrefix(string(line), "+OK [XCLIENT]")
+	if err := h.tellClient(be, peer, offered); err != nil {
+		return err
+	}
 	if caps.plainOnly() {
 		return loginPLAIN(be, user, pass)
 	}
 	return loginUSER(be, user, pass)
+}
+
+// tellClient sends XCLIENT ADDR= PORT= SESSION= (Dovecot's, after
+// Postfix's) under client_address id, or auto when the backend offers
+// XCLIENT. A refusal is logged once and the login goes on: the backend
+// then sees mailfront's address.
+func (h *Handler) tellClient(be *proxy.Conn, peer *proxy.Peer, offered bool) error {
+	mode := h.Backend.ClientAddress
+	if mode != proxy.ClientAddressID && (mode != proxy.ClientAddressAuto || !offered) {
+		return nil
+	}
+	cmd := "XCLIENT ADDR=" + peer.Client.Addr().String() + " PORT=" + strconv.Itoa(int(peer.Client.Port())) + " SESSION=" + peer.Session
+	line, err := roundTrip(be, "backend XCLIENT", cmd)
+	if err != nil {
+		return err
+	}
+	if status("backend XCLIENT", line) != nil {
+		h.ClientAddressRefused("XCLIENT")
+	}
+	return nil
 }
 
 // loginUSER logs in with USER and PASS (RFC 1939 section 7).

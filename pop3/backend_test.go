@@ -170,3 +170,53 @@ func TestBackendNeverGreets(t *testing.T) {
 	}
 	f.logs.WaitFor(t, 1, "backend unavailable", "read backend greeting")
 }
+
+// TestXCLIENT: the backend is told who the client is with XCLIENT before
+// the login under client_address id, or auto when its greeting (Dovecot's
+// "+OK [XCLIENT]", to trusted addresses only) or CAPA offers it; a refusal
+// is logged once and the login goes on.
+func TestXCLIENT(t *testing.T) {
+	t.Parallel()
+	const xclient = "C: XCLIENT ADDR=127.0.0.1 PORT="
+	login := []string{"C: USER alice", "S: +OK", "C: PASS " + alicePassword, "S: +OK in"}
+	capa := []string{"C: CAPA", "S: +OK", "S: USER", "S: .", "close"}
+	capaX := []string{"C: CAPA", "S: +OK", "S: USER", "S: XCLIENT", "S: ."}
+	script := func(parts ...[]string) []string {
+		var s []string
+		for _, p := range parts {
+			s = append(s, p...)
+		}
+		return s
+	}
+	tests := []struct {
+		name    string
+		mode    proxy.ClientAddress
+		script  []string
+		refused bool
+	}{
+		{"auto, offered in the greeting", proxy.ClientAddressAuto,
+			script([]string{"S: +OK [XCLIENT] Dovecot ready."}, capa[:4], []string{xclient, "S: +OK Updated"}, login), false},
+		{"auto, offered in CAPA", proxy.ClientAddressAuto,
+			script([]string{"S: +OK ready"}, capaX, []string{xclient, "S: +OK"}, login), false},
+		{"auto, not offered", proxy.ClientAddressAuto,
+			script([]string{"S: +OK ready"}, capa[:4], login), false},
+		{"none, offered", proxy.ClientAddressNone,
+			script([]string{"S: +OK [XCLIENT] ready"}, capaX, login), false},
+		{"id, not offered and refused", proxy.ClientAddressID,
+			script([]string{"S: +OK ready"}, capa[:4], []string{xclient, "S: -ERR You aren't allowed to use XCLIENT"}, login), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := startProxy(t, withBackendAddress(scriptedBackend(t, tt.script...)), withLoginTimeout(5*time.Second), withClientAddress(tt.mode))
+			w := f.tlsReady(t, "implicit")
+			w.send("USER alice", "PASS "+alicePassword)
+			w.expect("+OK send PASS")
+			w.expect("+OK Logged in")
+			const warning = "refused to be told the clients' addresses"
+			if got := f.logs.Count(warning); tt.refused != (got == 1) {
+				t.Errorf("got %d warnings %q, want %v", got, warning, tt.refused)
+			}
+		})
+	}
+}

@@ -43,6 +43,7 @@ func capabilities(tls bool, backend []string) []string {
 type backendCaps struct {
 	user      bool     // USER/PASS accepted (RFC 2449 section 6.8)
 	saslPlain bool     // AUTH PLAIN accepted (RFC 5034 section 5)
+	xclient   bool     // XCLIENT listed: the backend may be told the client's address
 	relay     []string // post-login capabilities repeated to clients
 }
 
@@ -70,6 +71,8 @@ func parseBackendCaps(lines []string) backendCaps {
 		switch {
 		case kw == "USER":
 			c.user = true
+		case kw == "XCLIENT":
+			c.xclient = true
 		case kw == "SASL":
 			for _, m := range f[1:] {
 				c.saslPlain = c.saslPlain || strings.EqualFold(m, "PLAIN")

@@ -42,6 +42,7 @@ type config struct {
 	address string // backend address instead of a pop3mem
 	gate    proxy.Gate
 	refusal string // listeners' PlaintextRefusal
+	tell    proxy.ClientAddress
 }
 
 type option func(*config)
@@ -54,6 +55,9 @@ func withClock(now func() time.Time) option   { return func(c *config) { c.now =
 func withBackendAddress(a string) option      { return func(c *config) { c.address = a } }
 func withGate(g proxy.Gate) option            { return func(c *config) { c.gate = g } }
 func withRefusal(text string) option          { return func(c *config) { c.refusal = text } }
+func withClientAddress(a proxy.ClientAddress) option {
+	return func(c *config) { c.tell = a }
+}
 
 // forbidBackend makes any backend dial fail the test: nothing before a
 // valid login under TLS may reach it (ARCHITECTURE.md invariants 1 and 4).
@@ -100,7 +104,7 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 		f.mem, addr = mem, mem.Addr()
 	}
 	refused := closedPort(t)
-	f.backend = &proxy.Backend{Address: addr, Login: cfg.login, Connect: 2 * time.Second,
+	f.backend = &proxy.Backend{Address: addr, Login: cfg.login, Connect: 2 * time.Second, ClientAddress: cfg.tell,
 		Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
 			f.dials.Add(1)
 			if cfg.forbid {
@@ -113,7 +117,7 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 			var d net.Dialer
 			return d.DialContext(ctx, network, a)
 		}}
-	h := New(Options{Backend: f.backend, Idle: cfg.idle, Now: cfg.now})
+	h := New(Options{Backend: f.backend, Idle: cfg.idle, Now: cfg.now, Log: f.logs.Logger()})
 	f.handler = h
 	srvTLS, cliTLS := testTLS(t)
 	f.clientTLS = cliTLS

@@ -13,7 +13,7 @@ import (
 // backend's, the guard's) come back as errors for reply.
 func (s *session) login(user, pass, method string) error {
 	h, err := s.ps.Login(s.ctx, user, pass, method, s.h.Idle, func() (*proxy.Conn, string, proxy.LoginResult, error) {
-		be, err := s.h.login(s.ctx, user, pass)
+		be, err := s.h.login(s.ctx, s.ps.Peer(), user, pass)
 		return be, "+OK Logged in\r\n", loginResult(err), err
 	})
 	if h != nil {

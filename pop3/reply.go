@@ -69,8 +69,9 @@ var goodbyes = proxy.Goodbyes{
 	Total:    "-ERR timeout\r\n",
 	Shutdown: "-ERR [SYS/TEMP] server shutting down\r\n",
 	CrossProtocol: map[string]string{
-		"tls": "-ERR this port speaks plaintext POP3 with STLS, not TLS\r\n",
-		"":    "-ERR this is a POP3 server\r\n",
+		"proxy": "-ERR PROXY header refused: this address is not a trusted load balancer\r\n",
+		"tls":   "-ERR this port speaks plaintext POP3 with STLS, not TLS\r\n",
+		"":      "-ERR this is a POP3 server\r\n",
 	},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,13 @@ type Backend struct {
 	Connect   time.Duration // dial timeout (default DefaultBackendConnect)
 	Login     time.Duration // greeting + login reply timeout (default DefaultBackendLogin)
 	Keepalive time.Duration // TCP keepalive period (default DefaultKeepalive; negative: off)
+	// ClientAddress is how the backend learns the client's address. The
+	// PROXY header and loopback ways are Open's; ID and XCLIENT are the
+	// protocol handlers'.
+	ClientAddress ClientAddress
+	// Network groups client addresses for ClientAddressLoopback (the
+	// guard's grouping); nil: one IPv4 address, an IPv6 /64.
+	Network func(netip.Addr) netip.Prefix
 	// Dial replaces net.Dialer, for tests.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// DialFailed, when set, is called for every failed dial (metrics).
@@ -34,19 +42,28 @@ func (b *Backend) target() (network, addr string) {
 	return "tcp", b.Address
 }
 
-// Open dials the backend and wraps it in a Conn whose reads time out after
-// the login timeout.
-func (b *Backend) Open(ctx context.Context) (*Conn, error) {
+// Open dials the backend for peer's session (nil: a probe of mailfront's
+// own) and wraps it in a Conn whose reads time out after the login
+// timeout. Under ClientAddressLoopback it dials from the client network's
+// own loopback address; under ClientAddressProxyV1 and V2 it sends the
+// PROXY header first.
+func (b *Backend) Open(ctx context.Context, peer *Peer) (*Conn, error) {
 	connect, login := b.EffectiveTimeouts()
 	network, addr := b.target()
 	dctx, cancel := context.WithTimeout(ctx, connect)
 	defer cancel()
 	var c net.Conn
 	var err error
+	d := dialer(b.Keepalive)
+	if b.ClientAddress == ClientAddressLoopback {
+		if d.LocalAddr, err = b.loopbackDialSource(peer); err != nil {
+			return nil, fmt.Errorf("dial backend %s: %w", b.Address, err)
+		}
+	}
 	if b.Dial != nil {
 		c, err = b.Dial(dctx, network, addr)
 	} else {
-		c, err = dialer(b.Keepalive).DialContext(dctx, network, addr)
+		c, err = d.DialContext(dctx, network, addr)
 	}
 	if err != nil {
 		if b.DialFailed != nil && ctx.Err() == nil {
@@ -57,7 +74,30 @@ func (b *Backend) Open(ctx context.Context) (*Conn, error) {
 	// No SetNoDelay: Go's dialer already sets TCP_NODELAY, so the login
 	// commands do not wait for Nagle.
 	b.lastOK.Store(time.Now().UnixNano())
-	return NewConn(c, Limits{Line: backendLine, Idle: login, Total: login, Write: login}), nil
+	bc := NewConn(c, Limits{Line: backendLine, Idle: login, Total: login, Write: login})
+	if v := b.proxyVersion(); v != 0 {
+		hdr, err := proxyHeader(v, peer)
+		if err == nil {
+			err = bc.WriteString(string(hdr))
+		}
+		if err != nil {
+			bc.Close()
+			return nil, fmt.Errorf("send PROXY header to backend %s: %w", b.Address, err)
+		}
+	}
+	return bc, nil
+}
+
+// proxyVersion is the PROXY header version backend connections start
+// with, or 0.
+func (b *Backend) proxyVersion() byte {
+	switch b.ClientAddress {
+	case ClientAddressProxyV2:
+		return 2
+	case ClientAddressProxyV1:
+		return 1
+	}
+	return 0
 }
 
 // LastReached is when the backend last accepted a connection (zero if never).

@@ -308,7 +308,7 @@ func (h idleHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
 	if _, err := s.Conn.ReadLine(); err != nil {
 		return nil, err
 	}
-	be, err := h.be.Open(ctx)
+	be, err := h.be.Open(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

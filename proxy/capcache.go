@@ -89,7 +89,7 @@ func (c *CapCache[T]) Probe(ctx context.Context, b *Backend, ask func(*Conn) (T,
 	if b == nil {
 		return ErrNoBackend
 	}
-	conn, err := b.Open(ctx)
+	conn, err := b.Open(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("probe backend: %w", err)
 	}

@@ -143,6 +143,14 @@ func (c *Conn) ReadLine() ([]byte, error) {
 			c.sniff = false
 			return nil, &CrossProtocolError{Protocol: "tls"}
 		}
+		// A PROXY header from a source the listener does not trust
+		// (the engine reads a trusted one before the session starts):
+		// v2's signature starts with an empty line, so look at what
+		// has arrived with the first byte, without waiting for more.
+		if b, _ := c.r.Peek(min(c.r.Buffered(), 12)); looksLikeProxyHeader(b) {
+			c.sniff = false
+			return nil, &CrossProtocolError{Protocol: "proxy"}
+		}
 	}
 	line, err := c.readLine()
 	if err != nil || !c.sniff {

@@ -84,6 +84,12 @@ const (
 	// change only when it is upgraded or reconfigured, and a probe every
 	// five minutes also tells /readyz that the backend is there.
 	DefaultCapabilityTTL = 5 * time.Minute
+	// DefaultProxyHeaderTimeout bounds a PROXY header's arrival from a
+	// trusted balancer: the balancer sends it at once, in the
+	// connection's first segment, so three seconds allow for a lost
+	// segment's retransmission (the first retransmission timeout is 1 s)
+	// and still free a connection that sends nothing soon.
+	DefaultProxyHeaderTimeout = 3 * time.Second
 )
 
 // resolve is the engine's one rule for a configured value: zero is def,
@@ -111,6 +117,13 @@ func EffectiveDrain(d time.Duration) time.Duration { return resolve(d, DefaultDr
 // Listener.Keepalive or Backend.Keepalive: zero is DefaultKeepalive,
 // negative is off (0).
 func EffectiveKeepalive(d time.Duration) time.Duration { return resolve(d, DefaultKeepalive, 0) }
+
+// EffectiveProxyHeaderTimeout is the PROXY header timeout in force for a
+// configured ProxyProtocol.Timeout: zero (or negative) is
+// DefaultProxyHeaderTimeout.
+func EffectiveProxyHeaderTimeout(d time.Duration) time.Duration {
+	return resolve(d, DefaultProxyHeaderTimeout, DefaultProxyHeaderTimeout)
+}
 
 // EffectiveTimeouts are b's dial and login timeouts in force: zero (or
 // negative) Connect and Login are DefaultBackendConnect and

@@ -79,7 +79,7 @@ func (e *LimitError) Outcome() Outcome {
 // answered as the mail protocol (cross-protocol attacks: the ALPACA paper,
 // Mozilla's port banning); the handler says goodbye and closes.
 type CrossProtocolError struct {
-	Protocol string // "http", "smtp" or "tls"
+	Protocol string // "http", "smtp", "tls" or "proxy" (a PROXY header from a source not trusted to send one)
 }
 
 func (e *CrossProtocolError) Error() string {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,8 @@ type Front[T any] struct {
 	Caps    CapCache[T]
 	log     *slog.Logger
 	ask     func(*Conn) (T, error)
+
+	addrRefused atomic.Bool // ClientAddressRefused has logged
 }
 
 // NewFront applies opts' defaults (idle is the protocol's post-login idle
@@ -66,4 +69,17 @@ func (f *Front[T]) Probe(ctx context.Context) error {
 // probed.
 func (f *Front[T]) Watch(ctx context.Context) {
 	f.Caps.Watch(ctx, f.Backend, f.ask, f.log)
+}
+
+// ClientAddressRefused logs, once in the backend's life, that it refused
+// the command that tells it the client's address (IMAP's ID, POP3's
+// XCLIENT): its logs and defences then see mailfront's address. Logins go
+// on.
+func (f *Front[T]) ClientAddressRefused(command string) {
+	if f.addrRefused.Swap(true) || f.log == nil {
+		return
+	}
+	f.log.Warn("the backend refused to be told the clients' addresses; it sees mailfront's instead",
+		"command", command, "backend", f.Backend.Address,
+		"hint", "add mailfront's address to the backend's trusted networks (Dovecot: login_trusted_networks), or set the listener's client_address to none")
 }

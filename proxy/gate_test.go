@@ -73,6 +73,27 @@ func (r *recorder) has(e string) bool {
 	return false
 }
 
+func (r *recorder) hasPrefix(prefix string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.events {
+		if strings.HasPrefix(x, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitEnded waits for a session's end.
+func (r *recorder) waitEnded(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no session ended; events %q", r.events)
+	}
+}
+
 func (r *recorder) ConnectionRefused(l, reason string) { r.add("refused " + l + " " + reason) }
 func (r *recorder) SessionStarted(l string)            { r.add("started " + l) }
 func (r *recorder) SessionRelayed(l string)            { r.add("relayed " + l) }
@@ -90,6 +111,9 @@ func (r *recorder) PlaintextRefused(p string)                        { r.add("pl
 func (r *recorder) GuardDelay(d time.Duration)                       { r.add("delay") }
 func (r *recorder) BackendDialFailed(p string)                       { r.add("dial-failed " + p) }
 func (r *recorder) SelfTestFailed(shortcut string)                   { r.add("self-test-failed " + shortcut) }
+func (r *recorder) ProxyHeader(listener, result string) {
+	r.add("proxy-header " + listener + " " + result)
+}
 
 func startGated(t *testing.T, mode TLSMode, g Gate, obs Observer, refuse func(*Conn)) *Listener {
 	t.Helper()

@@ -36,6 +36,9 @@ type Observer interface {
 	GuardDelay(d time.Duration)
 	// BackendDialFailed counts a backend that could not be reached.
 	BackendDialFailed(protocol string)
+	// ProxyHeader counts a PROXY header read from a trusted balancer, or
+	// refused; result is one of HeaderResults.
+	ProxyHeader(listener, result string)
 	// SelfTestFailed counts a shortcut past the standard library that
 	// failed its self-test at start and is off (ShortcutTLSBufferRelease).
 	SelfTestFailed(shortcut string)

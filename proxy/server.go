@@ -39,15 +39,18 @@ func (m RelayMode) String() string {
 
 // Listener is one listening socket and what to do with its connections.
 type Listener struct {
-	Name      string // unique, for logs and metrics
-	Protocol  string // "imap" or "pop3", for logs and metrics
-	Address   string
-	Mode      TLSMode
-	TLS       *tls.Config
-	Handler   Handler // owns its backend
-	Limits    Limits
-	MaxConns  int           // per-listener cap; 0 means none
-	Keepalive time.Duration // TCP keepalive period (default DefaultKeepalive; negative: off)
+	Name     string // unique, for logs and metrics
+	Protocol string // "imap" or "pop3", for logs and metrics
+	Address  string
+	Mode     TLSMode
+	TLS      *tls.Config
+	Handler  Handler // owns its backend
+	Limits   Limits
+	// ProxyProtocol names the load balancers whose connections start
+	// with a PROXY header; the zero value trusts nobody.
+	ProxyProtocol ProxyProtocol
+	MaxConns      int           // per-listener cap; 0 means none
+	Keepalive     time.Duration // TCP keepalive period (default DefaultKeepalive; negative: off)
 	// PlaintextRefusal replaces the protocol handler's text refusing a
 	// login before TLS on a STARTTLS listener; "" keeps the handler's.
 	PlaintextRefusal string
@@ -106,9 +109,15 @@ type Server struct {
 type accepted struct {
 	l       *Listener
 	c       net.Conn
-	addr    netip.Addr
-	release func() // the gate's, or nil
-	refused bool   // refused by the gate: say goodbye and close
+	client  netip.AddrPort // the peer, or the client a PROXY header named
+	addr    netip.Addr     // client's address, for the gate
+	via     netip.AddrPort // the balancer that sent a PROXY header naming a client
+	local   netip.AddrPort // where the client connected, from a PROXY header
+	release func()         // the gate's, or nil
+	refused bool           // refused by the gate: say goodbye and close
+	// proxied: from a trusted balancer, so the connection starts with a
+	// PROXY header, read (and the gate asked) on the worker.
+	proxied bool
 }
 
 // workerIdle is how long a worker that has finished a connection's
@@ -218,8 +227,13 @@ func (s *Server) accept(l *Listener) {
 			continue
 		}
 		backoff = 0
-		a, ok := s.gate(l, c)
-		if !ok {
+		a := accepted{l: l, c: c, client: addrPortOf(c.RemoteAddr())}
+		a.addr = a.client.Addr()
+		if len(l.ProxyProtocol.Trusted) > 0 && l.ProxyProtocol.trusts(a.addr) {
+			// The header may take its time: read it on the worker, and
+			// ask the gate about the client it names there.
+			a.proxied = true
+		} else if !s.gate(&a) {
 			c.Close()
 			continue
 		}
@@ -239,36 +253,93 @@ func (s *Server) accept(l *Listener) {
 	}
 }
 
-// gate asks the Gate about a new connection on the accept goroutine, so a
-// refused one costs no goroutine and, on an implicit TLS listener, no
-// handshake. ok is false when it is to be closed at once.
-func (s *Server) gate(l *Listener, c net.Conn) (a accepted, ok bool) {
-	a = accepted{l: l, c: c}
-	switch ra := c.RemoteAddr().(type) {
-	case *net.TCPAddr:
-		a.addr = ra.AddrPort().Addr().Unmap() // no string round trip on the accept loop
-	default:
-		if ap, err := netip.ParseAddrPort(ra.String()); err == nil {
-			a.addr = ap.Addr().Unmap()
-		}
-	}
+// gate asks the Gate about a new connection, on the accept goroutine (a
+// direct client) so that a refused one costs no goroutine and, on an
+// implicit TLS listener, no handshake; or on the worker once a PROXY
+// header has named the client. It returns false when the connection is to
+// be closed at once.
+func (s *Server) gate(a *accepted) bool {
 	if s.Gate == nil {
-		return a, true
+		return true
 	}
+	l := a.l
 	v, reason, release := s.Gate.Connect(l.Name, a.addr)
 	if v == Admit {
 		a.release = release
-		return a, true
+		return true
 	}
 	if s.Observer != nil {
 		s.Observer.ConnectionRefused(l.Name, reason)
 	}
-	s.Log.Debug("connection refused", "listener", l.Name, "remote", c.RemoteAddr().String(), "reason", reason)
+	if s.Log.Enabled(context.Background(), slog.LevelDebug) {
+		s.Log.Debug("connection refused", a.remoteAttrs("listener", l.Name, "reason", reason)...)
+	}
 	if v == Refuse && l.Mode == STARTTLS && l.Refuse != nil {
 		a.refused = true
-		return a, true
+		return true
 	}
-	return a, false
+	return false
+}
+
+// remoteAttrs are attrs followed by the connection's remote (the client)
+// and, when a balancer named the client, via (the balancer).
+func (a *accepted) remoteAttrs(attrs ...any) []any {
+	remote := a.c.RemoteAddr().String()
+	if a.client.IsValid() {
+		remote = a.client.String()
+	}
+	attrs = append(attrs, "remote", remote)
+	if a.via.IsValid() {
+		attrs = append(attrs, "via", a.via.String())
+	}
+	return attrs
+}
+
+// readProxyHeader reads the PROXY header a trusted balancer's connection
+// starts with, within the listener's header timeout (and at once on
+// shutdown), and makes the client it names a's client. It reports whether
+// the connection may go on; a refused header is logged and counted here.
+func (s *Server) readProxyHeader(a *accepted) bool {
+	l, raw := a.l, a.c
+	raw.SetReadDeadline(time.Now().Add(EffectiveProxyHeaderTimeout(l.ProxyProtocol.Timeout)))
+	stop := context.AfterFunc(s.preCtx, func() { raw.SetReadDeadline(time.Unix(1, 0)) })
+	h, err := ReadProxyHeader(raw)
+	stopped := !stop()
+	raw.SetReadDeadline(time.Time{})
+	if err != nil {
+		if stopped {
+			return false // shutdown: nothing to report
+		}
+		s.headerRefused(a, err)
+		return false
+	}
+	if s.Observer != nil {
+		s.Observer.ProxyHeader(l.Name, h.Result())
+	}
+	if h.Client.IsValid() {
+		a.via, a.client, a.addr, a.local = a.client, h.Client, h.Client.Addr(), h.Local
+	}
+	return true
+}
+
+// headerRefused logs and counts a PROXY header mailfront refused: a
+// warning, since a trusted balancer sent it (or an untrusted source tried
+// to speak for its clients), except for a connection closed before its
+// first byte, which is a balancer's plain TCP health check.
+func (s *Server) headerRefused(a *accepted, err error) {
+	var he *HeaderError
+	if !errors.As(err, &he) {
+		he = &HeaderError{Result: HeaderMalformed, Err: err}
+	}
+	if s.Observer != nil {
+		s.Observer.ProxyHeader(a.l.Name, he.Result)
+	}
+	level := slog.LevelWarn
+	if he.Result == HeaderEmpty {
+		level = slog.LevelDebug
+	}
+	s.Log.Log(context.Background(), level, "PROXY header refused",
+		a.remoteAttrs("listener", a.l.Name, "reason", he.Result, "error", he.Err.Error())...)
 }
 
 // worker serves a, then the connections handed to it while it waits (see
@@ -367,6 +438,12 @@ func (s *Server) serve(a accepted) {
 			s.wg.Done()
 		}
 	}()
+	if a.proxied {
+		if !s.readProxyHeader(&a) || !s.gate(&a) {
+			raw.Close()
+			return
+		}
+	}
 	if a.refused {
 		c := NewConn(raw, l.Limits)
 		l.Refuse(c)
@@ -392,12 +469,15 @@ func (s *Server) serve(a accepted) {
 		Mode:      l.Mode,
 		TLSConfig: l.TLS,
 		Addr:      a.addr,
+		Client:    a.client,
+		Via:       a.via,
+		local:     a.local,
 		Gate:      s.Gate,
 		Observer:  s.Observer,
 
 		PlaintextRefusal: l.PlaintextRefusal,
 	}
-	sess.Log = s.Log.With("conn", sess.ID, "remote", raw.RemoteAddr().String(), "listener", l.Name)
+	sess.Log = s.Log.With(append(a.remoteAttrs("conn", sess.ID), "listener", l.Name)...)
 	if s.Observer != nil {
 		s.Observer.SessionStarted(l.Name)
 	}
@@ -413,6 +493,10 @@ func (s *Server) serve(a accepted) {
 		}
 		if sess.Outcome == "" {
 			sess.Outcome = outcomeOf(err)
+		}
+		if ce := (*CrossProtocolError)(nil); errors.As(err, &ce) && ce.Protocol == "proxy" {
+			s.headerRefused(&a, &HeaderError{Result: HeaderUntrusted,
+				Err: errors.New("a PROXY header from a source not in proxy_protocol.trusted")})
 		}
 		s.release(l, a.release)
 		released = true
@@ -442,7 +526,14 @@ func (s *Server) serve(a accepted) {
 
 func (s *Server) preLogin(l *Listener, sess *Session) (*Handoff, error) {
 	if l.Mode == Implicit {
-		if _, err := sess.Conn.StartTLS(s.preCtx, l.TLS); sess.handshaken(err) != nil {
+		_, err := sess.Conn.StartTLS(s.preCtx, l.TLS)
+		if rh := (tls.RecordHeaderError{}); errors.As(err, &rh) && looksLikeProxyHeader(rh.RecordHeader[:]) {
+			// A PROXY header from a source that may not send one: not a
+			// TLS failure but someone speaking for clients it may not.
+			sess.SetOutcome(OutcomeProtocolError)
+			return nil, &CrossProtocolError{Protocol: "proxy"}
+		}
+		if sess.handshaken(err) != nil {
 			return nil, err
 		}
 	}

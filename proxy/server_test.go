@@ -39,7 +39,7 @@ func (h lineHandler) Serve(ctx context.Context, s *Session) (*Handoff, error) {
 				return nil, err
 			}
 		case "login":
-			be, err := h.be.Open(ctx)
+			be, err := h.be.Open(ctx, nil)
 			if err != nil {
 				s.Outcome = OutcomeBackendDown
 				s.Conn.WriteString("- unavailable\r\n")

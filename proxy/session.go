@@ -66,8 +66,14 @@ type Session struct {
 	TLSConfig *tls.Config // for STARTTLS
 	Log       *slog.Logger
 	Addr      netip.Addr // the client's address, for the gate
-	Gate      Gate       // nil: no guard
-	Observer  Observer   // nil: no metrics
+	// Client is the client's address and port: the peer's, or the one a
+	// trusted balancer's PROXY header named.
+	Client netip.AddrPort
+	// Via is the balancer whose PROXY header named Client; invalid for a
+	// direct client.
+	Via      netip.AddrPort
+	Gate     Gate     // nil: no guard
+	Observer Observer // nil: no metrics
 	// PlaintextRefusal is the listener's text for refusing a login before
 	// TLS; "" means the handler's default.
 	PlaintextRefusal string
@@ -79,6 +85,11 @@ type Session struct {
 
 	// What this connection has been charged so far against Limits.
 	commands, invalid, failures int
+
+	// local is where the client connected, when a PROXY header said so.
+	local netip.AddrPort
+	// peer is what the backend is told of the client, made on first use.
+	peer *Peer
 }
 
 // SetOutcome records why the session ends. The last outcome set wins,

@@ -25,7 +25,7 @@ var rules = map[string]struct {
 		"the client-facing TLS policy and its certificate sources; certmagic is the one ACME engine (acmez its ACME types, zap its logger, bridged to slog); knows no config file and no protocol"},
 	"acmedns": {[]string{"github.com/miekg/dns", "github.com/mholt/acmez/v3"},
 		"dns-01 solvers (RFC 2136 with TSIG, an exec hook) behind acmez's solver interface; knows no certmagic, config or protocol"},
-	"proxy": {nil, "the protocol-neutral engine: it knows nothing of IMAP, POP3, config files or how TLS configs are built"},
+	"proxy": {[]string{"github.com/pires/go-proxyproto"}, "the protocol-neutral engine: it knows nothing of IMAP, POP3, config files or how TLS configs are built"},
 	"imap":  {[]string{"proxy", "github.com/emersion/go-sasl"}, "plugs into the engine; never imports pop3, tlsconf or config"},
 	"pop3":  {[]string{"proxy", "github.com/emersion/go-sasl"}, "plugs into the engine; never imports imap, tlsconf or config"},
 	"cmd/mailfront": {[]string{"config", "tlsconf", "acmedns", "proxy", "imap", "pop3", "guard", "metrics", "admin", "internal/imapmem", "internal/pop3mem", "github.com/mholt/acmez/v3", "github.com/prometheus/client_golang"},
