@@ -247,7 +247,7 @@ func checkExecutable(cmd string) error {
 
 // Warnings are valid settings that probably will not work as meant.
 func (c *Config) Warnings() []string {
-	return append(c.acmeWarnings(), c.adminWarnings()...)
+	return append(append(c.acmeWarnings(), c.adminWarnings()...), c.proxyProtocolWarnings()...)
 }
 
 func (c *Config) acmeWarnings() []string {

@@ -83,6 +83,24 @@ type Listener struct {
 	// STARTTLS listener; empty keeps the protocol handler's, which names
 	// STARTTLS/STLS and port 993/995.
 	PlaintextRefusal string `yaml:"plaintext_refusal"`
+	// ProxyProtocol names the load balancers in front of this listener
+	// that send PROXY headers; absent: none.
+	ProxyProtocol *ProxyProtocol `yaml:"proxy_protocol"`
+	// ClientAddress is how the backend learns the client's address: auto
+	// (empty), id, proxy-v2, proxy-v1, loopback or none (see
+	// proxy.ClientAddress).
+	ClientAddress string `yaml:"client_address"`
+}
+
+// ProxyProtocol is a listener's PROXY protocol setting.
+type ProxyProtocol struct {
+	// Trusted are the load balancers (CIDRs, or addresses) whose
+	// connections must start with a PROXY header, version 1 or 2. A
+	// header from anywhere else is refused. Empty: nobody.
+	Trusted []string `yaml:"trusted"`
+	// Timeout bounds the header's arrival (zero:
+	// proxy.DefaultProxyHeaderTimeout).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Limits bound every client. Durations are Go durations ("30s", "31m").

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -105,6 +106,7 @@ func (c *Config) validateListeners(p *problems) {
 		if err := checkBackend(l.Backend); err != nil {
 			p.add(path+".backend", "%v", err)
 		}
+		c.validateClientIdentity(p, path, l)
 		if l.MaxConnections < 0 {
 			p.add(path+".max_connections", "must not be negative: 0 (or leaving it out) means no cap of its own")
 		}
@@ -116,6 +118,29 @@ func (c *Config) validateListeners(p *problems) {
 			p.add(path+".address", "%q is also the address of listeners[%d]", l.Address, j)
 		}
 		addrs[l.Address] = i
+	}
+}
+
+// validateClientIdentity checks a listener's proxy_protocol and
+// client_address.
+func (c *Config) validateClientIdentity(p *problems, path string, l Listener) {
+	if pp := l.ProxyProtocol; pp != nil {
+		checkPrefixes(p, path+".proxy_protocol.trusted", pp.Trusted)
+		if pp.Timeout < 0 {
+			p.add(path+".proxy_protocol.timeout", notNegative)
+		}
+	}
+	switch l.ClientAddress {
+	case "", "auto", "id", "proxy-v2", "proxy-v1", "none":
+	case "loopback":
+		host, _, err := net.SplitHostPort(l.Backend)
+		ip, perr := netip.ParseAddr(host)
+		if l.Backend != "" && (err != nil || perr != nil || !ip.Is4() || !ip.IsLoopback()) {
+			p.add(path+".client_address", "loopback needs a backend on this host at an address in 127.0.0.0/8 (such as 127.0.0.1:143), not %q: "+
+				"mailfront dials it from a loopback address of each client network's own", l.Backend)
+		}
+	default:
+		p.add(path+".client_address", "%q is not one of auto, id, proxy-v2, proxy-v1, loopback or none", l.ClientAddress)
 	}
 }
 
@@ -193,4 +218,23 @@ func (c *Config) validateLimits(p *problems) {
 	if l.POP3Idle != 0 && l.POP3Idle < rfc1939MinIdle {
 		p.add("limits.pop3_idle", "%v is below 10 minutes, the least RFC 1939 section 3 allows: raise it, or leave it out for the default", l.POP3Idle)
 	}
+}
+
+// proxyProtocolWarnings flag a proxy_protocol that trusts every address:
+// then every connection must come through a balancer, and anyone who can
+// reach the listener directly can claim to be any client.
+func (c *Config) proxyProtocolWarnings() []string {
+	var w []string
+	for i, l := range c.Listeners {
+		if l.ProxyProtocol == nil {
+			continue
+		}
+		for j, t := range l.ProxyProtocol.Trusted {
+			if pfx, err := ParsePrefix(t); err == nil && pfx.Bits() == 0 {
+				w = append(w, fmt.Sprintf("listeners[%d].proxy_protocol.trusted[%d]: %s trusts every address to name its client: "+
+					"make sure only the load balancer can reach %s, or list the balancer's own addresses", i, j, pfx, l.Address))
+			}
+		}
+	}
+	return w
 }

@@ -113,6 +113,10 @@ func (g *Guard) wall(t int64) time.Time { return g.epoch.Add(time.Duration(t)) }
 // clean is addr as the guard keys it: IPv4-mapped IPv6 as IPv4, no zone.
 func clean(addr netip.Addr) netip.Addr { return addr.Unmap().WithZone("") }
 
+// Network is the network the guard groups addr in (guard.ipv4_prefix,
+// ipv6_prefix): one client, as far as its limits and penalties go.
+func (g *Guard) Network(addr netip.Addr) netip.Prefix { return g.network(clean(addr)) }
+
 // network is the prefix that groups a cleaned address; the zero Prefix
 // for an invalid address.
 func (g *Guard) network(addr netip.Addr) netip.Prefix {

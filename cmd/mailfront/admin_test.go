@@ -178,12 +178,12 @@ func TestReadyReasons(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := &config.Config{}
-	ends := newBackends(config.Limits{}, slog.New(slog.DiscardHandler), nil)
+	ends := newBackends(config.Limits{}, slog.New(slog.DiscardHandler), nil, nil)
 	now := time.Now()
 	if err := ready(cfg, store, ends, now); err != nil {
 		t.Fatalf("fresh certificate, no backend: got %v, want ready", err)
 	}
-	ends.get("imap", "127.0.0.1:1143")
+	ends.get(config.Listener{Protocol: "imap", Backend: "127.0.0.1:1143"})
 	cfg.TLS.ACME = &config.ACME{Domains: []string{"imap.example.com"}}
 	err = ready(cfg, store, ends, now.Add(400*24*time.Hour))
 	for _, want := range []string{"no valid certificate for imap.example.com", "certificate for mail.example.com expired", "backend imap 127.0.0.1:1143 not reached since start"} {

@@ -211,6 +211,9 @@ func (s *settings) listener(p string, pl *proxy.Listener, l config.Listener, g g
 	default:
 		s.add(p+"plaintext_refusal", pl.PlaintextRefusal)
 	}
+	s.prefixes(p+"proxy_protocol.trusted", pl.ProxyProtocol.Trusted)
+	s.dur(p+"proxy_protocol.timeout", proxy.EffectiveProxyHeaderTimeout(pl.ProxyProtocol.Timeout), false)
+	s.add(p+"client_address", newBackend(config.Limits{}, l, nil).ClientAddress.String())
 }
 
 func (s *settings) limits(c config.Limits, l proxy.Limits, srv *proxy.Server, g guard.Options) {
@@ -225,7 +228,7 @@ func (s *settings) limits(c config.Limits, l proxy.Limits, srv *proxy.Server, g 
 	// The handlers resolve their idle limits as they do when they run.
 	s.dur("limits.imap_idle", imap.New(imapOptions(c, nil, nil)).Idle, false)
 	s.dur("limits.pop3_idle", pop3.New(pop3Options(c, nil, nil)).Idle, false)
-	be := newBackend(c, "")
+	be := newBackend(c, config.Listener{}, nil)
 	connect, login := be.EffectiveTimeouts()
 	s.dur("limits.backend_connect", connect, false)
 	s.dur("limits.backend_login", login, false)

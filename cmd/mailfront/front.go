@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -53,9 +54,9 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		m, reg = newMetrics(store, gd)
 		srv.Observer = m
 	}
-	ends := newBackends(cfg.Limits, log, m)
+	ends := newBackends(cfg.Limits, log, m, gd.Network)
 	for _, l := range cfg.Listeners {
-		_, h := ends.get(l.Protocol, l.Backend)
+		_, h := ends.get(l)
 		pl := newListener(cfg, l, limits)
 		pl.TLS = store.Config(l.Protocol)
 		pl.Handler = h
@@ -64,6 +65,9 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		}
 		if m != nil {
 			m.AddListener(l.Name, l.Protocol)
+			if len(pl.ProxyProtocol.Trusted) > 0 {
+				m.AddProxyProtocol(l.Name)
+			}
 		}
 		srv.Listeners = append(srv.Listeners, pl)
 	}
@@ -99,27 +103,33 @@ type watcher interface {
 	Watch(context.Context)
 }
 
-// backends builds one proxy.Backend and one handler per protocol and
-// backend address, so that listeners fronting the same server (993 and 143)
-// share what is learnt about it.
+// backends builds one proxy.Backend and one handler per protocol, backend
+// address and client_address, so that listeners fronting the same server
+// (993 and 143) share what is learnt about it.
 type backends struct {
 	lim      config.Limits
 	log      *slog.Logger
 	metrics  *metrics.Metrics // nil without the admin endpoint
+	network  func(netip.Addr) netip.Prefix
 	byKey    map[string]*proxy.Backend
 	handlers map[string]watcher
 }
 
-func newBackends(lim config.Limits, log *slog.Logger, m *metrics.Metrics) *backends {
-	return &backends{lim: lim, log: log, metrics: m, byKey: map[string]*proxy.Backend{}, handlers: map[string]watcher{}}
+func newBackends(lim config.Limits, log *slog.Logger, m *metrics.Metrics, network func(netip.Addr) netip.Prefix) *backends {
+	return &backends{lim: lim, log: log, metrics: m, network: network, byKey: map[string]*proxy.Backend{}, handlers: map[string]watcher{}}
 }
 
-func (b *backends) get(protocol, address string) (*proxy.Backend, watcher) {
-	key := protocol + " " + address
+// get is the backend and handler for listener l.
+func (b *backends) get(l config.Listener) (*proxy.Backend, watcher) {
+	protocol := l.Protocol
+	key := protocol + " " + l.Backend // as /readyz names it
+	if l.ClientAddress != "" {
+		key += " (client_address " + l.ClientAddress + ")"
+	}
 	if h, ok := b.handlers[key]; ok {
 		return b.byKey[key], h
 	}
-	be := newBackend(b.lim, address)
+	be := newBackend(b.lim, l, b.network)
 	if m := b.metrics; m != nil {
 		be.DialFailed = func() { m.BackendDialFailed(protocol) }
 	}

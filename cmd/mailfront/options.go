@@ -91,16 +91,24 @@ func newListener(cfg *config.Config, l config.Listener, limits proxy.Limits) *pr
 		pl.Mode = proxy.STARTTLS
 		pl.PlaintextRefusal = l.PlaintextRefusal
 	}
+	if pp := l.ProxyProtocol; pp != nil {
+		pl.ProxyProtocol = proxy.ProxyProtocol{Trusted: config.ParsePrefixes(pp.Trusted), Timeout: pp.Timeout}
+	}
 	return pl
 }
 
-// newBackend says how to reach one backend server.
-func newBackend(lim config.Limits, address string) *proxy.Backend {
+// newBackend says how to reach one backend server for the listener l and
+// how to tell it who the client is; network groups client addresses as
+// the guard does (nil: proxy's default).
+func newBackend(lim config.Limits, l config.Listener, network func(netip.Addr) netip.Prefix) *proxy.Backend {
+	tell, _ := proxy.ParseClientAddress(l.ClientAddress) // validated
 	return &proxy.Backend{
-		Address:   address,
-		Connect:   lim.BackendConnect,
-		Login:     lim.BackendLogin,
-		Keepalive: lim.Keepalive,
+		Address:       l.Backend,
+		Connect:       lim.BackendConnect,
+		Login:         lim.BackendLogin,
+		Keepalive:     lim.Keepalive,
+		ClientAddress: tell,
+		Network:       network,
 	}
 }
 
