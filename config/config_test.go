@@ -136,6 +136,20 @@ func TestValidationErrors(t *testing.T) {
 			`log.level: "loud" is not debug, info, warn or error`,
 			`relay.mode: "fast" is neither optimized nor standard`,
 		}},
+		{"client identity", tls + `listeners:
+  - {protocol: imap, address: ":993", tls: implicit, backend: "127.0.0.1:143",
+     proxy_protocol: {trusted: [10.0.0.0/33, 10.1.0.1/8, balancer], timeout: -1s}, client_address: proxy}
+  - {protocol: imap, address: ":143", tls: starttls, backend: "192.0.2.5:143", client_address: loopback}
+  - {protocol: pop3, address: ":110", tls: starttls, backend: "unix:/run/pop3.sock", client_address: loopback}
+`, []string{
+			`listeners[0].proxy_protocol.trusted[0]: "10.0.0.0/33" is not a CIDR`,
+			`listeners[0].proxy_protocol.trusted[1]: "10.1.0.1/8" has host bits set: did you mean 10.0.0.0/8?`,
+			`listeners[0].proxy_protocol.trusted[2]: "balancer" is not an address or a CIDR`,
+			`listeners[0].proxy_protocol.timeout: must not be negative`,
+			`listeners[0].client_address: "proxy" is not one of auto, id, proxy-v2, proxy-v1, loopback or none`,
+			`listeners[1].client_address: loopback needs a backend on this host at an address in 127.0.0.0/8 (such as 127.0.0.1:143), not "192.0.2.5:143"`,
+			`listeners[2].client_address: loopback needs a backend on this host`,
+		}},
 		{"two documents", tls + oneListener + "---\nlog: {}\n", []string{"more than one YAML document"}},
 	}
 	for _, tt := range tests {
@@ -229,4 +243,32 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestClientIdentityAccepted: every client_address and a proxy_protocol
+// load; trusting every address is allowed but warned about.
+func TestClientIdentityAccepted(t *testing.T) {
+	t.Parallel()
+	tls := certYAML(t)
+	for _, mode := range []string{"auto", "id", "proxy-v2", "proxy-v1", "loopback", "none"} {
+		c, err := Parse([]byte(tls + `listeners:
+  - {protocol: imap, address: ":993", tls: implicit, backend: "127.0.0.1:143", client_address: ` + mode + `,
+     proxy_protocol: {trusted: [10.0.0.0/8, 192.0.2.7, "2001:db8::/32"], timeout: 2s}}
+`))
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if w := c.Warnings(); len(w) != 0 {
+			t.Errorf("%s: warnings %q, want none", mode, w)
+		}
+	}
+	c, err := Parse([]byte(tls + `listeners:
+  - {protocol: imap, address: ":993", tls: implicit, backend: "127.0.0.1:143", proxy_protocol: {trusted: ["0.0.0.0/0"]}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "listeners[0].proxy_protocol.trusted[0]: 0.0.0.0/0 trusts every address") {
+		t.Errorf("warnings %q, want the /0 named", w)
+	}
 }

@@ -70,7 +70,7 @@ const (
 	// headerMin is the shortest header of either version: v1's
 	// "PROXY UNKNOWN\r\n" (15 bytes); v2's is 16.
 	headerMin = 15
-	// v1Max is the longest v1 header.
+	// v1Max is the longest v1 header; headerBufSize holds it.
 	v1Max = 107
 	// v2Fixed is v2's signature, version and command, family and length.
 	v2Fixed = 16
@@ -109,11 +109,10 @@ func (h *ProxyHeader) Result() string {
 // ReadProxyHeader reads one PROXY header from r and not one byte more: a
 // TLS ClientHello or a client's first command sent in the same segment
 // stays unread for whoever reads r next. The caller bounds the read with a
-// deadline on the connection. Version 1's line is read two bytes at a time
-// while it cannot have ended (a line ends with CRLF, so until a CR is read
-// at least two bytes remain), version 2's by its length field; both are
-// parsed by github.com/pires/go-proxyproto. A refused header is a
-// *HeaderError.
+// deadline on the connection. Version 1's line is read in steps of the
+// fewest bytes a valid line can still hold (v1MinRest), version 2's by its
+// length field; both are parsed by github.com/pires/go-proxyproto. A
+// refused header is a *HeaderError.
 func ReadProxyHeader(r io.Reader) (*ProxyHeader, error) {
 	var stack [headerBufSize]byte
 	buf := stack[:headerMin]
@@ -162,15 +161,47 @@ func readV1(r io.Reader, buf []byte) ([]byte, error) {
 		if n >= v1Max {
 			return nil, &HeaderError{HeaderOversized, fmt.Errorf("version 1 line longer than %d bytes", v1Max)}
 		}
-		want := 2
-		if buf[n-1] == '\r' {
-			want = 1
-		}
-		buf = buf[:n+want] // within the stack buffer: v1Max+1 < headerBufSize
+		want := min(v1MinRest(buf), v1Max-n)
+		buf = buf[:n+want] // within the stack buffer: v1Max < headerBufSize
 		if k, err := io.ReadFull(r, buf[n:]); err != nil {
 			return nil, headerReadErr(n+k, err)
 		}
 	}
+}
+
+// v1MinRest is the fewest bytes that can follow buf, the start of a
+// version 1 line without its LF, in a line the parser accepts: "PROXY",
+// then single spaces between the protocol, two addresses and two ports,
+// then CRLF. An IPv4 address is at least 7 bytes ("0.0.0.0"), an IPv6
+// one 2 ("::"), a port 1; after UNKNOWN anything may follow, so only the
+// CRLF is sure. A line that cannot be valid gets 1: it fails either way,
+// and whatever is read past it is never served.
+func v1MinRest(buf []byte) int {
+	if buf[len(buf)-1] == '\r' {
+		return 1
+	}
+	line := buf[len("PROXY "):]
+	proto, _, _ := bytes.Cut(line, []byte(" "))
+	var addr int
+	switch string(proto) {
+	case "TCP4":
+		addr = 7
+	case "TCP6":
+		addr = 2
+	default:
+		return 2 // UNKNOWN (or not valid): at least the CRLF
+	}
+	token := bytes.Count(line, []byte(" ")) // 1 source, 2 destination, 3 and 4 the ports
+	if token < 1 || token > 4 {
+		return 1
+	}
+	mins := [5]int{0, addr, addr, 1, 1}
+	cur := len(line) - 1 - bytes.LastIndexByte(line, ' ') // bytes of the current token so far
+	rest := max(mins[token]-cur, 0)
+	for t := token + 1; t <= 4; t++ {
+		rest += 1 + mins[t]
+	}
+	return rest + 2 // and the CRLF
 }
 
 // headerReadErr is the result of a read that stopped after n bytes.

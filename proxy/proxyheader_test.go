@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -137,6 +138,12 @@ func TestReadProxyHeader(t *testing.T) {
 	}
 }
 
+// consumed is how many bytes of in the library's reader br took.
+func consumed(in []byte, br *bufio.Reader) int {
+	rest, _ := io.ReadAll(br)
+	return len(in) - len(rest)
+}
+
 // TestLooksLikeProxyHeader: the first bytes that give away a PROXY header
 // from a source that may not send one (crypto/tls's record header, the
 // plaintext reader's first bytes).
@@ -176,6 +183,20 @@ func FuzzReadProxyHeader(f *testing.F) {
 		h, err := ReadProxyHeader(r)
 		if r.read > v2Fixed+v2MaxBody {
 			t.Fatalf("read %d bytes, more than any header", r.read)
+		}
+		// The oracle: what the library's own buffered reader accepts,
+		// ReadProxyHeader accepts too, from the same bytes and no more
+		// (unless longer than mailfront reads).
+		br := bufio.NewReaderSize(bytes.NewReader(in), 4096)
+		if want, werr := proxyproto.Read(br); werr == nil {
+			n := consumed(in, br)
+			var he *HeaderError
+			switch {
+			case err == nil && r.read != n:
+				t.Fatalf("read %d bytes, the library's header is %d", r.read, n)
+			case err != nil && !(errors.As(err, &he) && he.Result == HeaderOversized):
+				t.Fatalf("the library reads %+v from these bytes; got %v", want, err)
+			}
 		}
 		if err != nil {
 			if !errors.As(err, new(*HeaderError)) {
