@@ -278,3 +278,23 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 		t.Errorf("shutdown: %v", err)
 	}
 }
+
+// TestLoopbackSourceLogged: under client_address loopback the login's log
+// line names the address the backend saw the client's session come from,
+// one of the client's own in 127.0.0.0/8, not mailfront's 127.0.0.1.
+func TestLoopbackSourceLogged(t *testing.T) {
+	t.Parallel()
+	e := startProxy(t, proxyConfig{ClientAddress: "loopback"})
+	w := e.implicitReady(t)
+	w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
+	w.expect("a OK ")
+	w.relayed()
+	line := e.logs.Wait(1, "msg=login", "backend_source=127.")
+	if strings.Contains(line, "backend_source=127.0.0.1 ") {
+		t.Errorf("login line %s: want a source of the client's own", line)
+	}
+	w2 := e.implicitReady(t)
+	w2.send("b LOGIN alice wrong-password\r\n")
+	w2.expect("b NO ")
+	e.logs.Wait(1, `msg="login failed"`, "backend_source=127.")
+}

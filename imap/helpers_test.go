@@ -92,6 +92,9 @@ func startProxy(t *testing.T, cfg proxyConfig) *proxyEnv {
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
 		}}
+	if tell == proxy.ClientAddressLoopback {
+		e.backend.Dial = nil // the engine's own dialer chooses the source
+	}
 	cfg.Options.Backend = e.backend
 	e.handler = New(cfg.Options)
 	listener := func(name string, mode proxy.TLSMode) *proxy.Listener {

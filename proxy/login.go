@@ -96,7 +96,7 @@ func (s *Session) Login(ctx context.Context, user, password, method string, idle
 func (s *Session) logLogin(user, method string, r LoginResult, err error) {
 	switch r {
 	case LoginOK:
-		s.Log.Info("login", "user", user, "method", method)
+		s.Log.Info("login", s.withSource("user", user, "method", method)...)
 	case LoginFailed:
 		s.failures++
 		s.SetOutcome(OutcomeAuthFailed)
@@ -111,7 +111,7 @@ func (s *Session) logLogin(user, method string, r LoginResult, err error) {
 		// Never "login failed": fail2ban must not count backend trouble
 		// against the client (ARCHITECTURE.md invariant 8).
 		s.SetOutcome(OutcomeBackendDown)
-		s.Log.Warn("backend unavailable", "user", user, "method", method, "error", err.Error())
+		s.Log.Warn("backend unavailable", s.withSource("user", user, "method", method, "error", err.Error())...)
 	}
 }
 
@@ -125,6 +125,16 @@ func (s *Session) loginAttrs(user, method string, o Outcome, err error) []any {
 	var d LoginDetail
 	if errors.As(err, &d) {
 		attrs = append(attrs, d.LoginDetail()...)
+	}
+	return s.withSource(attrs...)
+}
+
+// withSource is attrs and, when the backend was dialled from an address
+// of the client's own (client_address loopback), that address: the
+// backend's logs name it, and this ties it to the client.
+func (s *Session) withSource(attrs ...any) []any {
+	if s.peer != nil && s.peer.Source.IsValid() {
+		attrs = append(attrs, "backend_source", s.peer.Source.String())
 	}
 	return attrs
 }
