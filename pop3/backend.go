@@ -106,8 +106,9 @@ func (h *Handler) backendLogin(be *proxy.Conn, peer *proxy.Peer, user, pass stri
 
 // tellClient sends XCLIENT ADDR= PORT= SESSION= (Dovecot's, after
 // Postfix's) under client_address id, or auto when the backend offers
-// XCLIENT. A refusal is logged once and the login goes on: the backend
-// then sees mailfront's address.
+// XCLIENT. A refusal (an -ERR, or Dovecot's +OK that says it ignores the
+// command) is logged once and the login goes on: the backend then sees
+// mailfront's address.
 func (h *Handler) tellClient(be *proxy.Conn, peer *proxy.Peer, offered bool) error {
 	mode := h.Backend.ClientAddress
 	if mode != proxy.ClientAddressID && (mode != proxy.ClientAddressAuto || !offered) {
@@ -118,7 +119,9 @@ func (h *Handler) tellClient(be *proxy.Conn, peer *proxy.Peer, offered bool) err
 	if err != nil {
 		return err
 	}
-	if status("backend XCLIENT", line) != nil {
+	// Dovecot answers an address it does not trust "+OK You are not from
+	// trusted IP - ignoring": a refusal in all but the status.
+	if status("backend XCLIENT", line) != nil || strings.Contains(strings.ToLower(line), "ignor") {
 		h.ClientAddressRefused("XCLIENT")
 	}
 	return nil

@@ -202,6 +202,8 @@ func TestXCLIENT(t *testing.T) {
 			script([]string{"S: +OK ready"}, capa[:4], login), false},
 		{"none, offered", proxy.ClientAddressNone,
 			script([]string{"S: +OK [XCLIENT] ready"}, capaX, login), false},
+		{"id, ignored as Dovecot does", proxy.ClientAddressID,
+			script([]string{"S: +OK Dovecot ready."}, capa[:4], []string{xclient, "S: +OK You are not from trusted IP - ignoring"}, login), true},
 		{"id, not offered and refused", proxy.ClientAddressID,
 			script([]string{"S: +OK ready"}, capa[:4], []string{xclient, "S: -ERR You aren't allowed to use XCLIENT"}, login), true},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -130,6 +131,42 @@ func TestProxiedClient(t *testing.T) {
 			t.Errorf("observer: %q, want a local header counted", obs.events)
 		}
 	})
+}
+
+// TestBalancerHealthCheck: a balancer's own connection (v2 LOCAL, or a v1
+// header naming the connection's own peer, as HAProxy's checks send) that
+// closes after its header is logged at debug level, as client-closed, and
+// is no TLS failure.
+func TestBalancerHealthCheck(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"v2 local", "v1 own address"} {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			l, g, obs, logs, _ := startProxied(t, Implicit, "127.0.0.0/8", 0)
+			c := dial(t, l)
+			hdr := mustFormat(t, &proxyproto.Header{Version: 2, Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC})
+			if v == "v1 own address" {
+				own := c.LocalAddr().(*net.TCPAddr)
+				hdr = []byte(fmt.Sprintf("PROXY TCP4 %s %s %d %d\r\n", own.IP, l.Addr().(*net.TCPAddr).IP, own.Port, l.Addr().(*net.TCPAddr).Port))
+			}
+			c.Write(hdr)
+			c.Conn.(*net.TCPConn).CloseWrite()
+			if b, err := closedWithoutAWord(c); err != nil {
+				t.Fatalf("got %q, %v; want a close", b, err)
+			}
+			obs.waitEnded(t)
+			line := logs.Wait(1, `msg="session end"`)
+			if !strings.Contains(line, "level=DEBUG") || !strings.Contains(line, "outcome=client-closed") || strings.Contains(line, "via=") {
+				t.Errorf("session end: %s; want a debug line, client-closed, no via", line)
+			}
+			if obs.hasPrefix("handshake-failed") || !obs.has("proxy-header lb local") {
+				t.Errorf("observer: %q; want a local header and no TLS failure", obs.events)
+			}
+			if got := g.addrs; len(got) != 1 || got[0] != netip.MustParseAddr("127.0.0.1") {
+				t.Errorf("gate asked about %v, want the balancer", got)
+			}
+		})
+	}
 }
 
 // TestProxyHeaderRefused: from a trusted source, a connection without a

@@ -118,6 +118,9 @@ type accepted struct {
 	// proxied: from a trusted balancer, so the connection starts with a
 	// PROXY header, read (and the gate asked) on the worker.
 	proxied bool
+	// balancer: the header said the connection is the balancer's own
+	// (LOCAL, UNKNOWN, or its own address): a health check, most likely.
+	balancer bool
 }
 
 // workerIdle is how long a worker that has finished a connection's
@@ -272,7 +275,7 @@ func (s *Server) gate(a *accepted) bool {
 		s.Observer.ConnectionRefused(l.Name, reason)
 	}
 	if s.Log.Enabled(context.Background(), slog.LevelDebug) {
-		s.Log.Debug("connection refused", a.remoteAttrs("listener", l.Name, "reason", reason)...)
+		s.Log.Debug("connection refused", a.remoteAttrs([]any{"listener", l.Name}, "reason", reason)...)
 	}
 	if v == Refuse && l.Mode == STARTTLS && l.Refuse != nil {
 		a.refused = true
@@ -281,18 +284,19 @@ func (s *Server) gate(a *accepted) bool {
 	return false
 }
 
-// remoteAttrs are attrs followed by the connection's remote (the client)
-// and, when a balancer named the client, via (the balancer).
-func (a *accepted) remoteAttrs(attrs ...any) []any {
+// remoteAttrs are before, the connection's remote (the client) and, when
+// a balancer named the client, via (the balancer), then after: remote
+// comes before what a client can choose, as fail2ban's filter expects.
+func (a *accepted) remoteAttrs(before []any, after ...any) []any {
 	remote := a.c.RemoteAddr().String()
 	if a.client.IsValid() {
 		remote = a.client.String()
 	}
-	attrs = append(attrs, "remote", remote)
+	attrs := append(before, "remote", remote)
 	if a.via.IsValid() {
 		attrs = append(attrs, "via", a.via.String())
 	}
-	return attrs
+	return append(attrs, after...)
 }
 
 // readProxyHeader reads the PROXY header a trusted balancer's connection
@@ -314,10 +318,18 @@ func (s *Server) readProxyHeader(a *accepted) bool {
 		return false
 	}
 	if s.Observer != nil {
-		s.Observer.ProxyHeader(l.Name, h.Result())
+		result := h.Result()
+		if h.Client == a.client {
+			result = HeaderLocal
+		}
+		s.Observer.ProxyHeader(l.Name, result)
 	}
-	if h.Client.IsValid() {
+	// A header naming the connection's own peer is the balancer
+	// speaking for itself, as HAProxy's version 1 health checks do.
+	if h.Client.IsValid() && h.Client != a.client {
 		a.via, a.client, a.addr, a.local = a.client, h.Client, h.Client.Addr(), h.Local
+	} else {
+		a.balancer = true
 	}
 	return true
 }
@@ -339,7 +351,7 @@ func (s *Server) headerRefused(a *accepted, err error) {
 		level = slog.LevelDebug
 	}
 	s.Log.Log(context.Background(), level, "PROXY header refused",
-		a.remoteAttrs("listener", a.l.Name, "reason", he.Result, "error", he.Err.Error())...)
+		a.remoteAttrs([]any{"listener", a.l.Name}, "reason", he.Result, "error", he.Err.Error())...)
 }
 
 // worker serves a, then the connections handed to it while it waits (see
@@ -472,12 +484,13 @@ func (s *Server) serve(a accepted) {
 		Client:    a.client,
 		Via:       a.via,
 		local:     a.local,
+		balancer:  a.balancer,
 		Gate:      s.Gate,
 		Observer:  s.Observer,
 
 		PlaintextRefusal: l.PlaintextRefusal,
 	}
-	sess.Log = s.Log.With(append(a.remoteAttrs("conn", sess.ID), "listener", l.Name)...)
+	sess.Log = s.Log.With(a.remoteAttrs([]any{"conn", sess.ID}, "listener", l.Name)...)
 	if s.Observer != nil {
 		s.Observer.SessionStarted(l.Name)
 	}
@@ -586,5 +599,11 @@ func (s *Server) logEnd(sess *Session, start time.Time, in, out int64, err error
 	} else if err != nil {
 		attrs = append(attrs, "reason", err.Error())
 	}
-	sess.Log.Info("session end", attrs...)
+	level := slog.LevelInfo
+	if sess.balancer && sess.Outcome == OutcomeClientClosed && in == 0 {
+		// A balancer's health check: its header, then a close. Every few
+		// seconds an INFO line would bury the real ones.
+		level = slog.LevelDebug
+	}
+	sess.Log.Log(context.Background(), level, "session end", attrs...)
 }

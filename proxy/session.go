@@ -88,6 +88,8 @@ type Session struct {
 
 	// local is where the client connected, when a PROXY header said so.
 	local netip.AddrPort
+	// balancer: a PROXY header said this is the balancer's own connection.
+	balancer bool
 	// peer is what the backend is told of the client, made on first use.
 	peer *Peer
 }
@@ -174,6 +176,12 @@ func (s *Session) RefusePlaintext(command, user, def string) string {
 // the observer and, for a failure, records the outcome: tls-failed, or
 // shutdown when the server stopped it. It returns err.
 func (s *Session) handshaken(err error) error {
+	if err != nil && s.balancer && HandshakeFailureReason(err) == "client-closed" {
+		// A balancer's health check closing after its header: not a
+		// client whose handshake failed.
+		s.SetOutcome(OutcomeClientClosed)
+		return err
+	}
 	if err != nil {
 		s.SetOutcome(OutcomeTLSFailed)
 		if s.Conn.Stopped() {
