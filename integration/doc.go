@@ -14,10 +14,15 @@
 // BIND that takes RFC 2136 updates signed with TSIG (RFC 8945): mailfront
 // obtains certificates through http-01, tls-alpn-01 (RFC 8737) and dns-01
 // from its real configuration file, and picks up certificate files
-// replaced under it while a session stays open.
+// replaced under it while a session stays open. Behind a real HAProxy it
+// takes the client's address from PROXY headers (HAProxy's PROXY
+// protocol, v1 and v2) from trusted balancers only, and it hands the
+// client's address on to Dovecot (IMAP ID, POP3 XCLIENT, PROXY headers to
+// Dovecot's haproxy listeners, or a loopback source per client network).
 //
 // It does not unit-test packages (go test ./... does that hermetically) and
 // it does not run without the build tag: the tests are in files tagged
-// "integration" and need Dovecot, Pebble, BIND and the clients installed; integration/run
-// and .ci/run install them on Debian. See README.md in this directory.
+// "integration" and need Dovecot, Pebble, BIND, HAProxy and the clients
+// installed; integration/run and .ci/run install them on Debian. See
+// README.md in this directory.
 package integration

@@ -39,6 +39,11 @@ type dovecot struct {
 	uid, gid           int     // owner of the maildir and of Dovecot's mail processes
 	exited             chan struct{}
 	deliveries         int
+
+	// imapHAProxy and pop3HAProxy are the listeners with haproxy = yes,
+	// when dovecotOptions.HAProxyNetworks is set: every connection must
+	// start with a PROXY header (v1 or v2).
+	imapHAProxy, pop3HAProxy string
 }
 
 // dovecotConf is a self-contained configuration (nothing from /etc/dovecot):
@@ -54,7 +59,13 @@ info_log_path = {{.Dir}}/dovecot.log
 protocols = imap pop3
 listen = 127.0.0.1
 ssl = no
-disable_plaintext_auth = no
+disable_plaintext_auth = {{if .SecureAuthOnly}}yes{{else}}no{{end}}
+{{- if .TrustedNetworks}}
+login_trusted_networks = {{.TrustedNetworks}}
+{{- end}}
+{{- if .HAProxyNetworks}}
+haproxy_trusted_networks = {{.HAProxyNetworks}}
+{{- end}}
 auth_mechanisms = plain login
 auth_verbose = yes
 {{- if .POP3Lock}}
@@ -103,6 +114,13 @@ service imap-login {
   inet_listener imaps {
     port = 0
   }
+{{- if .HAProxyNetworks}}
+  inet_listener imap_haproxy {
+    address = 127.0.0.1
+    port = {{.IMAPHAProxyPort}}
+    haproxy = yes
+  }
+{{- end}}
 }
 service pop3-login {
 {{- if .User}}
@@ -115,6 +133,13 @@ service pop3-login {
   inet_listener pop3s {
     port = 0
   }
+{{- if .HAProxyNetworks}}
+  inet_listener pop3_haproxy {
+    address = 127.0.0.1
+    port = {{.POP3HAProxyPort}}
+    haproxy = yes
+  }
+{{- end}}
 }
 `))
 
@@ -141,6 +166,23 @@ type dovecotOptions struct {
 	// gets -ERR [IN-USE] (RFC 2449) for the right password, after
 	// Dovecot has waited 10 s for the lock.
 	POP3Lock bool
+	// TrustedNetworks is login_trusted_networks (space separated):
+	// clients there may tell Dovecot whom they serve, the IMAP ID
+	// fields x-originating-ip and x-originating-port, POP3's XCLIENT
+	// ADDR and PORT; Dovecot then logs that address as rip= and keys its
+	// auth penalty by it. Connections from there also count as secured.
+	TrustedNetworks string
+	// HAProxyNetworks, when set, is haproxy_trusted_networks and adds an
+	// IMAP and a POP3 inet listener with haproxy = yes (dovecot's
+	// imapHAProxy, pop3HAProxy), where every connection from those
+	// networks must start with a PROXY header whose source Dovecot
+	// takes as the client's.
+	HAProxyNetworks string
+	// SecureAuthOnly sets disable_plaintext_auth = yes: a login is
+	// refused on a connection Dovecot does not count as secured (TLS,
+	// a PROXY v2 header saying the client used TLS, a trusted network,
+	// or the same local and remote address).
+	SecureAuthOnly bool
 }
 
 // startDovecotWith is startDovecot with opts.
@@ -152,7 +194,7 @@ func startDovecotWith(t *testing.T, opts dovecotOptions) *dovecot {
 	dir := searchableTempDir(t)
 	p := paramsFor(t, dir)
 	p.dovecotOptions = opts
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 4)
 	p.IMAPPort, p.POP3Port = ports[0], ports[1]
 	dv := &dovecot{
 		imapAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.IMAPPort)),
@@ -162,6 +204,11 @@ func startDovecotWith(t *testing.T, opts dovecotOptions) *dovecot {
 		uid:      p.UID,
 		gid:      p.GID,
 		exited:   make(chan struct{}),
+	}
+	if opts.HAProxyNetworks != "" {
+		p.IMAPHAProxyPort, p.POP3HAProxyPort = ports[2], ports[3]
+		dv.imapHAProxy = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.IMAPHAProxyPort))
+		dv.pop3HAProxy = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.POP3HAProxyPort))
 	}
 	dv.writeMaildir(t, testMessages())
 	confPath, conf := writeDovecotFiles(t, p)
@@ -177,6 +224,9 @@ func startDovecotWith(t *testing.T, opts dovecotOptions) *dovecot {
 	waitPort(t, dv.imapAddr, dv.exited)
 	waitPort(t, dv.pop3Addr, dv.exited)
 	dv.log.wait(t, 0, regexp.MustCompile(`master: Info: Dovecot v\S+ .*starting up`), dv.exited)
+	// The master binds every listener before it logs that it is starting
+	// up, so the haproxy = yes ports are not dialled here: a connection
+	// without a PROXY header would be logged as a failed one.
 	return dv
 }
 
@@ -232,6 +282,8 @@ type dovecotParams struct {
 	UID, GID           int
 	User, Group        string // set when not root: every service runs as the caller
 	dovecotOptions
+
+	IMAPHAProxyPort, POP3HAProxyPort int // 0 unless HAProxyNetworks
 }
 
 func paramsFor(t *testing.T, dir string) dovecotParams {

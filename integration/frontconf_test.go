@@ -170,16 +170,27 @@ func freePort6(t *testing.T) int {
 // per text.
 func validates(t *testing.T, sections string) bool {
 	t.Helper()
+	return validatesWith(t, "", sections)
+}
+
+// validatesWith is validates with more keys on the listener too
+// (listenerOptions, flow-mapping keys as extraListener.options).
+func validatesWith(t *testing.T, listenerOptions, sections string) bool {
+	t.Helper()
 	validatesMu.Lock()
 	defer validatesMu.Unlock()
-	if ok, seen := validatesCache[sections]; seen {
+	if listenerOptions != "" {
+		listenerOptions = ", " + listenerOptions
+	}
+	key := listenerOptions + "\n" + sections
+	if ok, seen := validatesCache[key]; seen {
 		return ok
 	}
 	dir := t.TempDir()
 	ca := testpki.NewCA(t)
 	certFile, keyFile := ca.WriteLeaf(t, dir, "localhost")
-	conf := fmt.Sprintf("tls:\n%s\nlisteners:\n  - {name: v, protocol: imap, address: \"127.0.0.1:1\", tls: implicit, backend: \"127.0.0.1:2\"}\n%s",
-		certificatesYAML(certFile, keyFile), sections)
+	conf := fmt.Sprintf("tls:\n%s\nlisteners:\n  - {name: v, protocol: imap, address: \"127.0.0.1:1\", tls: implicit, backend: \"127.0.0.1:2\"%s}\n%s",
+		certificatesYAML(certFile, keyFile), listenerOptions, sections)
 	path := filepath.Join(dir, "validate.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -187,9 +198,9 @@ func validates(t *testing.T, sections string) bool {
 	out, err := exec.Command(mailfrontBin, "validate", "--config", path).CombinedOutput()
 	ok := err == nil
 	if !ok {
-		t.Logf("mailfront validate refuses\n%s\nwith: %s", sections, out)
+		t.Logf("mailfront validate refuses\n%s\nwith: %s", conf, out)
 	}
-	validatesCache[sections] = ok
+	validatesCache[key] = ok
 	return ok
 }
 

@@ -51,6 +51,11 @@ type hydraRun struct {
 	found                      bool         // hydra printed the right password
 	quiet                      legitLogin   // a legitimate login before the attack
 	legit                      []legitLogin // and during it
+
+	// addr is where hydra and the legitimate client connect: the
+	// listener (the implicit TLS one of protocol) when empty, or a
+	// balancer in front of it.
+	addr string
 }
 
 // legitLogin is one login by a legitimate client during the attack.
@@ -82,20 +87,7 @@ func TestHydra(t *testing.T) {
 	needGuard(t)
 	dv := startDovecotWith(t, dovecotOptions{NoAuthPenalty: true})
 	dir := t.TempDir()
-	words := filepath.Join(dir, "words.txt")
-	var wb strings.Builder
-	var secrets []string
-	for i := range hydraWrong + hydraTail {
-		if i == hydraWrong {
-			wb.WriteString(testPassword + "\n")
-		}
-		w := fmt.Sprintf("hydra-guess-%03d", i)
-		secrets = append(secrets, w)
-		wb.WriteString(w + "\n")
-	}
-	if err := os.WriteFile(words, []byte(wb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	words, secrets := hydraWords(t, dir)
 
 	var runs []*hydraRun
 	for _, p := range []string{"imap", "pop3"} {
@@ -186,15 +178,43 @@ func TestHydra(t *testing.T) {
 	}
 }
 
+// hydraWords writes hydra's word list in dir: hydraWrong wrong passwords,
+// the right one, hydraTail more wrong ones. It returns its path and the
+// wrong passwords, which must never appear in mailfront's log either.
+func hydraWords(t *testing.T, dir string) (path string, secrets []string) {
+	t.Helper()
+	path = filepath.Join(dir, "words.txt")
+	var wb strings.Builder
+	for i := range hydraWrong + hydraTail {
+		if i == hydraWrong {
+			wb.WriteString(testPassword + "\n")
+		}
+		w := fmt.Sprintf("hydra-guess-%03d", i)
+		secrets = append(secrets, w)
+		wb.WriteString(w + "\n")
+	}
+	if err := os.WriteFile(path, []byte(wb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, secrets
+}
+
+// target is where r's clients connect.
+func (r *hydraRun) target() string {
+	switch {
+	case r.addr != "":
+		return r.addr
+	case r.protocol == "pop3":
+		return r.mf.pop3s
+	}
+	return r.mf.imaps
+}
+
 // attack runs hydra against r's implicit TLS listener until it gives up,
 // finds the password, or hydraWindow is over (then its whole process
 // group is stopped: hydra forks a child per task).
 func (r *hydraRun) attack(t *testing.T, hydra, words, dir string) {
-	addr := r.mf.imaps
-	if r.protocol == "pop3" {
-		addr = r.mf.pop3s
-	}
-	url := r.protocol + "s://" + addr
+	url := r.protocol + "s://" + r.target()
 	// -I: ignore a restore file; -f: stop at the first password found;
 	// -V: one [ATTEMPT] line per guess; -w: wait for an answer that long.
 	cmd := exec.Command(hydra, "-I", "-f", "-V", "-t", fmt.Sprint(hydraTasks), "-w", "30", "-l", testUser, "-P", words, url)
@@ -237,9 +257,9 @@ func (r *hydraRun) legitDuring(curl string, start time.Time) {
 // start+at (at once if that is past); at 0 is the login before the attack.
 // The URL names 127.0.0.1, which the test certificate covers.
 func (r *hydraRun) legitAt(curl string, start time.Time, at time.Duration) {
-	url := "imaps://" + r.mf.imaps + "/INBOX?ALL"
+	url := "imaps://" + r.target() + "/INBOX?ALL"
 	if r.protocol == "pop3" {
-		url = "pop3s://" + r.mf.pop3s + "/"
+		url = "pop3s://" + r.target() + "/"
 	}
 	time.Sleep(time.Until(start.Add(at)))
 	began := time.Now()
@@ -280,7 +300,7 @@ func (r *hydraRun) count(t *testing.T) {
 func logHydraTable(t *testing.T, runs []*hydraRun) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "hydra -t %d against mailfront for up to %v each, all four at once (failures: mailfront's login failed lines):\n", hydraTasks, hydraWindow)
+	fmt.Fprintf(&b, "hydra -t %d against mailfront for up to %v each, %d at once (failures: mailfront's login failed lines):\n", hydraTasks, hydraWindow, len(runs))
 	fmt.Fprintf(&b, "| %-20s | %8s | %8s | %13s | %13s | %8s | %7s | %5s | %s\n", "run", "elapsed", "failures", "guesses/min", "hydra tries", "refused", "blocked", "found", "legit logins (127.0.0.2)")
 	for _, r := range runs {
 		var during []string
