@@ -55,6 +55,10 @@ func drive(m *metrics.Metrics, notAfter time.Time) {
 	m.GuardDelay(2 * time.Second)
 	m.GuardDelay(45 * time.Second)
 	m.BackendDialFailed("pop3")
+	m.AddProxyProtocol("imaps")
+	m.ProxyHeader("imaps", proxy.HeaderOK)
+	m.ProxyHeader("imaps", proxy.HeaderOK)
+	m.ProxyHeader("imaps", proxy.HeaderUntrusted)
 }
 
 func TestObserverCountsInScrape(t *testing.T) {
@@ -103,6 +107,9 @@ func TestObserverCountsInScrape(t *testing.T) {
 		{"mailfront_guard_blocked_networks", labels{}, 3},
 		{"mailfront_guard_penalised_networks", labels{}, 7},
 		{"mailfront_build_info", labels{"version": "v1.2.4"}, 1},
+		{"mailfront_proxy_headers_total", labels{"listener": "imaps", "result": "ok"}, 2},
+		{"mailfront_proxy_headers_total", labels{"listener": "imaps", "result": "untrusted"}, 1},
+		{"mailfront_proxy_headers_total", labels{"listener": "imaps", "result": "missing"}, 0},
 	}
 	for _, tt := range tests {
 		if got := value(t, fams, tt.name, tt.labels); got != tt.want {

@@ -482,7 +482,6 @@ func (s *Server) serve(a accepted) {
 		TLSConfig: l.TLS,
 		Addr:      a.addr,
 		Client:    a.client,
-		Via:       a.via,
 		local:     a.local,
 		balancer:  a.balancer,
 		Gate:      s.Gate,

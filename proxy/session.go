@@ -67,11 +67,9 @@ type Session struct {
 	Log       *slog.Logger
 	Addr      netip.Addr // the client's address, for the gate
 	// Client is the client's address and port: the peer's, or the one a
-	// trusted balancer's PROXY header named.
-	Client netip.AddrPort
-	// Via is the balancer whose PROXY header named Client; invalid for a
-	// direct client.
-	Via      netip.AddrPort
+	// trusted balancer's PROXY header named (the log's via= is the
+	// balancer).
+	Client   netip.AddrPort
 	Gate     Gate     // nil: no guard
 	Observer Observer // nil: no metrics
 	// PlaintextRefusal is the listener's text for refusing a login before
