@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -368,6 +370,17 @@ func TestHAProxy(t *testing.T) {
 			if !attrsMatch(l, "login failed", map[string]string{"remote": ipPort("127.0.0.3"), "via": ipPort("127.0.0.1"), "listener": lnPPIMAPS}) {
 				t.Errorf("login failed line %q: want remote=127.0.0.3:... via=127.0.0.1:... listener=%s", l, lnPPIMAPS)
 			}
+		}
+
+		// fail2ban's filter, as operators install it, bans the attacker
+		// named by the header, never the balancer (via=).
+		logPath := filepath.Join(t.TempDir(), "mailfront.log")
+		if err := os.WriteFile(logPath, []byte(mf.log.since(mark)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := runClient(t, nil, nil, tool(t, "fail2ban-regex", "fail2ban"), "-o", "<ip>", logPath, fail2banFilter)
+		if got := strings.Fields(string(r.stdout)); r.code != 0 || len(got) != 4 || slices.ContainsFunc(got, func(ip string) bool { return ip != "127.0.0.3" }) {
+			t.Errorf("fail2ban-regex on the log: got %q (%s), want 127.0.0.3 four times", got, r)
 		}
 
 		local := refusedBeforeHandshake(t, mf, "127.0.0.3", hp.addr["imaps"])
