@@ -292,7 +292,8 @@ func (a *accepted) remoteAttrs(before []any, after ...any) []any {
 	if a.client.IsValid() {
 		remote = a.client.String()
 	}
-	attrs := append(before, "remote", remote)
+	attrs := make([]any, 0, len(before)+4+len(after)) // one allocation per connection
+	attrs = append(append(attrs, before...), "remote", remote)
 	if a.via.IsValid() {
 		attrs = append(attrs, "via", a.via.String())
 	}
