@@ -40,11 +40,11 @@ func (m *Metrics) CertReload(ok bool) {
 	m.certReloads.WithLabelValues(r).Inc()
 }
 
-// Build sets mailfront_build_info{version} to 1, replacing any version set
-// before.
-func (m *Metrics) Build(version string) {
+// Build sets mailfront_build_info{version,commit,go} to 1, replacing any
+// build set before.
+func (m *Metrics) Build(version, commit, goVersion string) {
 	m.build.Reset()
-	m.build.WithLabelValues(version).Set(1)
+	m.build.WithLabelValues(version, commit, goVersion).Set(1)
 }
 
 // scrapeCollector reports the values read from other packages at scrape

@@ -118,7 +118,7 @@ func newMetrics() *Metrics {
 			"PROXY headers from trusted load balancers, by listener and result (ok: a client's address; local: the balancer's own connection, a health check; "+
 				"refused: empty, missing, malformed, oversized, timeout, and untrusted: a header from a source not in proxy_protocol.trusted).", "listener", "result"),
 		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
-			Help: "Always 1; the version label is mailfront's version."}, []string{"version"}),
+			Help: "Always 1; the labels are mailfront's version, the commit it was built from and the Go version."}, []string{"version", "commit", "go"}),
 		scrape: &scrapeCollector{},
 	}
 	m.listeners.Store(&map[string]*listenerSet{})

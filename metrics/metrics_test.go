@@ -22,8 +22,8 @@ type labels = map[string]string
 func drive(m *metrics.Metrics, notAfter time.Time) {
 	m.AddListener("imaps", "imap")
 	m.AddListener("pop3", "pop3")
-	m.Build("v1.2.3")
-	m.Build("v1.2.4") // replaces the first
+	m.Build("v1.2.3", "0123abc", "go1.26.8")
+	m.Build("v1.2.4", "4567def", "go1.26.8") // replaces the first
 	m.CertExpiry(func() map[string]time.Time {
 		return map[string]time.Time{"mail.example.org": notAfter, "pending.example.org": {}}
 	})
@@ -106,7 +106,7 @@ func TestObserverCountsInScrape(t *testing.T) {
 		{"mailfront_certificate_expiry_timestamp_seconds", labels{"name": "mail.example.org"}, float64(notAfter.Unix())},
 		{"mailfront_guard_blocked_networks", labels{}, 3},
 		{"mailfront_guard_penalised_networks", labels{}, 7},
-		{"mailfront_build_info", labels{"version": "v1.2.4"}, 1},
+		{"mailfront_build_info", labels{"version": "v1.2.4", "commit": "4567def", "go": "go1.26.8"}, 1},
 		{"mailfront_proxy_headers_total", labels{"listener": "imaps", "result": "ok"}, 2},
 		{"mailfront_proxy_headers_total", labels{"listener": "imaps", "result": "untrusted"}, 1},
 		{"mailfront_proxy_headers_total", labels{"listener": "imaps", "result": "missing"}, 0},
@@ -121,7 +121,7 @@ func TestObserverCountsInScrape(t *testing.T) {
 		name   string
 		labels labels
 	}{
-		{"mailfront_build_info", labels{"version": "v1.2.3"}},
+		{"mailfront_build_info", labels{"version": "v1.2.3", "commit": "0123abc", "go": "go1.26.8"}},
 		{"mailfront_certificate_expiry_timestamp_seconds", labels{"name": "pending.example.org"}},
 	}
 	for _, tt := range absent {

@@ -43,7 +43,7 @@ var wantFamilies = map[string]family{
 	"mailfront_certificate_expiry_timestamp_seconds": {dto.MetricType_GAUGE, []string{"name"}},
 	"mailfront_certificate_reloads_total":            {dto.MetricType_COUNTER, []string{"result"}},
 	"mailfront_relay_selftest_failures_total":        {dto.MetricType_COUNTER, []string{"shortcut"}},
-	"mailfront_build_info":                           {dto.MetricType_GAUGE, []string{"version"}},
+	"mailfront_build_info":                           {dto.MetricType_GAUGE, []string{"commit", "go", "version"}},
 	"mailfront_proxy_headers_total":                  {dto.MetricType_COUNTER, []string{"listener", "result"}},
 }
 

@@ -47,6 +47,7 @@ func startACMERun(t *testing.T, down bool) *acmeRun {
 listeners:
   - {name: imaps, protocol: imap, address: "127.0.0.1:0", tls: implicit, backend: %q}
 shutdown: {drain: 500ms}
+admin: {address: "127.0.0.1:0"}
 log: {format: json, level: info}
 `, r.ca.DirectoryURL(), r.ca.WriteServerRoot(t), filepath.Join(dir, "acme"), r.ca.HTTPPort(), be.Addr)
 	path := filepath.Join(dir, "mailfront.yaml")
@@ -93,6 +94,12 @@ func TestRunACMESIGTERMWhileWaiting(t *testing.T) {
 	line := r.logs.wait("certificates not obtained yet; retrying", 1)
 	if !strings.Contains(fmt.Sprint(line["error"]), "imap.mailfront.test") {
 		t.Errorf("got %v, want the error to name the domain", line)
+	}
+	// The admin endpoint opened first: alive, and not ready, saying why.
+	admin := "http://" + r.logs.wait("admin listening", 1)["address"].(string)
+	get(t, admin+"/healthz", 200)
+	if body := get(t, admin+"/readyz", 503); !strings.Contains(body, "the mail listeners open once every certificate is in service") {
+		t.Errorf("/readyz while waiting: %q", body)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	if code := <-r.exit; code != 0 {

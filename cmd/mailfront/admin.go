@@ -25,7 +25,8 @@ const backendFresh = 11 * time.Minute
 func newMetrics(store *tlsconf.Store, g *guard.Guard) (*metrics.Metrics, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	m.Build(version())
+	b := build()
+	m.Build(b.version, b.commit, b.goVersion)
 	m.CertExpiry(store.Expiry)
 	store.OnReload(func(err error) { m.CertReload(err == nil) })
 	m.GuardStats(func() (int, int) {
@@ -35,12 +36,18 @@ func newMetrics(store *tlsconf.Store, g *guard.Guard) (*metrics.Metrics, *promet
 	return m, reg
 }
 
-// startAdmin serves /metrics, /healthz, /readyz and /guard.
-func startAdmin(cfg *config.Config, reg *prometheus.Registry, g *guard.Guard, store *tlsconf.Store, ends *backends, log *slog.Logger) (*admin.Server, error) {
+// startAdmin serves /metrics, /healthz, /readyz and /guard, before the
+// listeners open.
+func startAdmin(cfg *config.Config, reg *prometheus.Registry, g *guard.Guard, f *front, log *slog.Logger) (*admin.Server, error) {
 	srv, err := admin.Start(admin.Options{
 		Address:  cfg.Admin.Address,
 		Gatherer: reg,
-		Ready:    func() error { return ready(cfg, store, ends, time.Now()) },
+		Ready: func() error {
+			if !f.serving.Load() {
+				return errors.New("starting: the mail listeners open once every certificate is in service (the log says what is pending)")
+			}
+			return ready(cfg, f.store, f.ends, time.Now())
+		},
 		Guard:    func() any { return g.Snapshot() },
 		Log:      log.With("component", "admin"),
 	})
@@ -51,9 +58,9 @@ func startAdmin(cfg *config.Config, reg *prometheus.Registry, g *guard.Guard, st
 	return srv, nil
 }
 
-// ready is /readyz: the listeners are bound (the endpoint starts after
-// them), every configured name has a certificate that has not expired, and
-// every backend was reached recently.
+// ready is /readyz once the listeners are open: every configured name has
+// a certificate that has not expired, and every backend was reached
+// recently.
 func ready(cfg *config.Config, store *tlsconf.Store, ends *backends, now time.Time) error {
 	var errs []error
 	expiry := store.Expiry()

@@ -99,7 +99,7 @@ func startDemo(log *slog.Logger) (*demo, error) {
 		d.close()
 		return nil, err
 	}
-	if d.front, err = startFront(cfg, nil, log); err != nil {
+	if d.front, err = startFront(cfg, log); err != nil {
 		d.close()
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,26 +26,42 @@ type front struct {
 	log       *slog.Logger
 	drain     time.Duration
 	stopWatch context.CancelFunc // ends the backend watchers
-	admin     *admin.Server      // nil when not configured
+	watchCtx  context.Context
+	ends      *backends
+	admin     *admin.Server // nil when not configured
+	serving   atomic.Bool   // the listeners are open
 }
 
 // startFront wires the configuration into the packages' options and starts
-// listening with the certificates in store, which has been started. A nil
-// store is built from the configuration and started here (the demo, tests).
-func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*front, error) {
-	if store == nil {
-		var err error
-		if store, err = newStore(cfg.TLS, log); err != nil {
-			return nil, err
-		}
-		if err := store.Start(context.Background()); err != nil {
-			return nil, err
-		}
+// listening with a store built from the configuration (the demo, tests).
+func startFront(cfg *config.Config, log *slog.Logger) (*front, error) {
+	store, err := newStore(cfg.TLS, log)
+	if err != nil {
+		return nil, err
 	}
+	f, err := prepareFront(cfg, store, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := store.Start(context.Background()); err != nil {
+		f.stop(context.Background())
+		return nil, err
+	}
+	if err := f.open(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// prepareFront wires the configuration into the packages' options with the
+// certificates of store, which need not have started, and opens the admin
+// endpoint, so that /healthz answers and /readyz says what mailfront waits
+// for while the certificates are obtained. open then starts the listeners.
+func prepareFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*front, error) {
 	limits := proxyLimits(cfg)
 	gd, gate, err := newGate(cfg, log)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	srv := newServer(cfg, log, gate)
@@ -72,21 +89,27 @@ func startFront(cfg *config.Config, store *tlsconf.Store, log *slog.Logger) (*fr
 		srv.Listeners = append(srv.Listeners, pl)
 	}
 	ctx, stopWatch := context.WithCancel(context.Background())
-	ends.probe(ctx, probeAtStart)
-	if err := srv.Start(); err != nil {
-		stopWatch()
-		store.Close()
-		return nil, err
-	}
-	ends.watch(ctx)
-	f := &front{srv: srv, store: store, log: log, drain: proxy.EffectiveDrain(cfg.Shutdown.Drain), stopWatch: stopWatch}
+	f := &front{srv: srv, store: store, log: log, drain: proxy.EffectiveDrain(cfg.Shutdown.Drain), stopWatch: stopWatch, ends: ends, watchCtx: ctx}
 	if cfg.Admin != nil {
-		if f.admin, err = startAdmin(cfg, reg, gd, store, ends, log); err != nil {
-			f.stop(context.Background())
+		if f.admin, err = startAdmin(cfg, reg, gd, f, log); err != nil {
+			stopWatch()
 			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// open probes the backends (briefly) and starts the listeners: every
+// address is bound before any serves, so a port in use fails the start.
+func (f *front) open() error {
+	f.ends.probe(f.watchCtx, probeAtStart)
+	if err := f.srv.Start(); err != nil {
+		f.stop(context.Background())
+		return err
+	}
+	f.ends.watch(f.watchCtx)
+	f.serving.Store(true)
+	return nil
 }
 
 // probeAtStart bounds the wait for the backends' first capability probe

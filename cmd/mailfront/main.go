@@ -25,7 +25,7 @@ Usage:
   mailfront validate --config FILE   check a configuration file and list every problem
       [--effective]                  then print every setting's value in force, set or default
   mailfront demo                     run a self-contained demo on loopback
-  mailfront version                  print the version
+  mailfront version                  print the version, the commit, the build date and Go's version
 
 Run "mailfront COMMAND --help" for a command's flags.
 Signals (run): SIGHUP reloads certificate files (also watched); SIGTERM or SIGINT shuts down gracefully.
@@ -49,7 +49,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "mailfront", version())
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "mailfront version: takes no arguments (got %q)\n", args[1:])
+			return 2
+		}
+		printVersion(stdout)
 		return 0
 	case "help", "--help", "-help", "-h":
 		fmt.Fprint(stdout, usage)

@@ -225,6 +225,61 @@ func TestRunSIGHUPAndSIGTERM(t *testing.T) {
 	}
 }
 
+// TestRunNotifiesSystemd: under systemd (Type=notify, NOTIFY_SOCKET set)
+// mailfront says READY=1 once every listener accepts connections, and
+// STOPPING=1 when it starts shutting down; the first log line names the
+// version and the configuration file.
+func TestRunNotifiesSystemd(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	messages := make(chan string, 8)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ln.Read(buf)
+			if err != nil {
+				return
+			}
+			messages <- string(buf[:n])
+		}
+	}()
+	next := func(want string) string {
+		t.Helper()
+		for {
+			select {
+			case m := <-messages:
+				if strings.Contains(m, want) {
+					return m
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("systemd was not told %q", want)
+			}
+		}
+	}
+	f := startRun(t)
+	next("READY=1")
+	for name, addr := range f.addr { // READY=1 came after the listeners opened
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s: READY=1 sent before it accepted connections: %v", name, err)
+		}
+		c.Close()
+	}
+	if first := f.logs.Lines()[0]; !strings.Contains(first, msgIs("starting")) || !strings.Contains(first, `"version":`) || !strings.Contains(first, "mailfront.yaml") {
+		t.Errorf("first log line %s: want starting, the version and the config file", first)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	next("STOPPING=1")
+	if code := f.exitCode(); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
+
 func writeTemp(t *testing.T, ca *testpki.CA) (certPEM, keyPEM []byte) {
 	t.Helper()
 	dir := t.TempDir()
@@ -278,6 +333,9 @@ func TestCommandLine(t *testing.T) {
 		want     string
 	}{
 		{[]string{"version"}, 0, "mailfront "},
+		{[]string{"version"}, 0, "\ncommit: "},
+		{[]string{"version"}, 0, "\ngo: go1."},
+		{[]string{"version", "extra"}, 2, "takes no arguments"},
 		{[]string{"--help"}, 0, "mailfront run --config FILE"},
 		{nil, 2, "Usage"},
 		{[]string{"frobnicate"}, 2, "unknown command"},

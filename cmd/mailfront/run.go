@@ -40,6 +40,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if stderr == os.Stderr { // the process's own log, not a test's
 		slog.SetDefault(log) // libraries' log.Printf lines (certmagic has a few) in the same format
 	}
+	b := build()
+	log.Info("starting", "version", b.version, "commit", b.commit, "config", *path)
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration", "warning", w)
 	}
@@ -50,28 +52,51 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("start failed", "error", err)
 		return 1
 	}
-	if stopped, ok := startStore(store, sig, log); !ok {
-		return 1
-	} else if stopped {
-		return 0
-	}
-	f, err := startFront(cfg, store, log)
+	f, err := prepareFront(cfg, store, log)
 	if err != nil {
+		store.Close()
 		log.Error("start failed", "error", err)
 		return 1
 	}
+	tellManager(log, "STATUS=loading and obtaining certificates")
+	if stopped, ok := startStore(store, sig, log); !ok || stopped {
+		tellManager(log, "STOPPING=1")
+		f.stop(context.Background())
+		if !ok {
+			return 1
+		}
+		log.Info("stopped")
+		return 0
+	}
+	if err := f.open(); err != nil {
+		log.Error("start failed", "error", err)
+		return 1
+	}
+	tellManager(log, fmt.Sprintf("READY=1\nSTATUS=serving on %d listeners", len(cfg.Listeners)))
 	return f.wait(sig)
+}
+
+// tellManager sends state to systemd (see notify); a failure is logged once
+// per call and changes nothing else.
+func tellManager(log *slog.Logger, state string) {
+	if err := notify(state); err != nil {
+		log.Warn("could not tell systemd the service's state (NOTIFY_SOCKET)", "state", state, "error", err.Error())
+	}
 }
 
 // startStore obtains the ACME certificates before any listener opens,
 // which may take long when the CA is unreachable; SIGTERM or SIGINT ends
-// the wait (stopped) and SIGHUP reloads the files meanwhile. ok is false
-// when it failed.
+// the wait (stopped) and SIGHUP reloads the files meanwhile. While it
+// waits, it asks systemd every half minute for more time to start
+// (EXTEND_TIMEOUT_USEC), so that a CA that is down at the first start does
+// not get the service killed. ok is false when it failed.
 func startStore(store *tlsconf.Store, sig <-chan os.Signal, log *slog.Logger) (stopped, ok bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- store.Start(ctx) }()
+	extend := time.NewTicker(30 * time.Second)
+	defer extend.Stop()
 	for {
 		select {
 		case err := <-done:
@@ -80,6 +105,8 @@ func startStore(store *tlsconf.Store, sig <-chan os.Signal, log *slog.Logger) (s
 				return false, false
 			}
 			return false, true
+		case <-extend.C:
+			tellManager(log, "EXTEND_TIMEOUT_USEC=90000000\nSTATUS=waiting for certificates (see the log)")
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				reloadStore(store, log)
@@ -88,8 +115,6 @@ func startStore(store *tlsconf.Store, sig <-chan os.Signal, log *slog.Logger) (s
 			log.Info("shutting down", "signal", s.String())
 			cancel()
 			<-done
-			store.Close()
-			log.Info("stopped")
 			return true, true
 		}
 	}
@@ -111,10 +136,27 @@ func (f *front) wait(sig <-chan os.Signal) int {
 			continue
 		}
 		f.log.Info("shutting down", "signal", s.String(), "drain", f.drain.String())
+		tellManager(f.log, "STOPPING=1\nSTATUS=draining logged-in sessions")
 		ctx, cancel := context.WithTimeout(context.Background(), f.drain+10*time.Second)
-		err := f.stop(ctx)
+		done := make(chan error, 1)
+		go func() { done <- f.stop(ctx) }()
+		var err error
+	drain:
+		for {
+			select {
+			case err = <-done:
+				break drain
+			case s := <-sig:
+				if s == syscall.SIGHUP {
+					continue
+				}
+				// A second SIGTERM or SIGINT: the operator will not wait.
+				f.log.Info("shutting down now: second signal, the drain ends", "signal", s.String())
+				cancel()
+			}
+		}
 		cancel()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			f.log.Error("shutdown", "error", err)
 			return 1
 		}

@@ -1,16 +1,73 @@
 package main
 
-import "runtime/debug"
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+)
 
-// Version is set at build time with -ldflags "-X main.Version=v1.2.3".
-var Version = ""
+// Set at build time by release builds (scripts/release, the Dockerfile):
+//
+//	-ldflags "-X main.Version=v1.2.3 -X main.Commit=<hash> -X main.BuildDate=<RFC 3339>"
+//
+// Without them, what Go embeds in every build from a checkout (the module
+// version of a `go install ...@v1.2.3`, the VCS revision and commit time)
+// is used.
+var (
+	Version   = ""
+	Commit    = ""
+	BuildDate = ""
+)
 
-func version() string {
-	if Version != "" {
-		return Version
+// buildInfo is what this binary says about its build.
+type buildInfo struct {
+	version, commit, date, goVersion string
+	modified                         bool // built from a checkout with uncommitted changes
+}
+
+// build reads the -ldflags values, falling back to Go's build information.
+func build() buildInfo {
+	b := buildInfo{version: Version, commit: Commit, date: BuildDate, goVersion: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if b.version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			b.version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if b.commit == "" {
+					b.commit = s.Value
+				}
+			case "vcs.time":
+				if b.date == "" {
+					b.date = s.Value
+				}
+			case "vcs.modified":
+				b.modified = s.Value == "true" && Commit == ""
+			}
+		}
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	if b.version == "" {
+		b.version = "devel"
 	}
-	return "devel"
+	if b.commit == "" {
+		b.commit = "unknown"
+	}
+	if b.date == "" {
+		b.date = "unknown"
+	}
+	return b
+}
+
+func version() string { return build().version }
+
+// printVersion is `mailfront version`.
+func printVersion(w io.Writer) {
+	b := build()
+	commit := b.commit
+	if b.modified {
+		commit += " (with uncommitted changes)"
+	}
+	fmt.Fprintf(w, "mailfront %s\ncommit: %s\nbuilt: %s\ngo: %s %s/%s\n", b.version, commit, b.date, b.goVersion, runtime.GOOS, runtime.GOARCH)
 }
