@@ -48,8 +48,8 @@ func startAdmin(cfg *config.Config, reg *prometheus.Registry, g *guard.Guard, f 
 			}
 			return ready(cfg, f.store, f.ends, time.Now())
 		},
-		Guard:    func() any { return g.Snapshot() },
-		Log:      log.With("component", "admin"),
+		Guard: func() any { return g.Snapshot() },
+		Log:   log.With("component", "admin"),
 	})
 	if err != nil {
 		return nil, err
