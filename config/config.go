@@ -80,8 +80,9 @@ type Listener struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
 	// PlaintextRefusal replaces the text refusing a login before TLS on a
-	// STARTTLS listener; empty keeps the protocol handler's, which names
-	// STARTTLS/STLS and port 993/995.
+	// STARTTLS listener; empty keeps the protocol's, which names
+	// STARTTLS/STLS and the port of an implicit TLS listener for the same
+	// protocol.
 	PlaintextRefusal string `yaml:"plaintext_refusal"`
 	// ProxyProtocol names the load balancers in front of this listener
 	// that send PROXY headers; absent: none.

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/mailfront/mailfront/proxy"
@@ -13,7 +14,17 @@ const IdleTimeout = 31 * time.Minute // RFC 9051 section 5.4 (>= 30 min)
 
 // plaintextRefusal is the default text refusing a login before TLS: it
 // tells the user what to change in their mail app.
-const plaintextRefusal = "TLS is required to log in: use STARTTLS, or SSL/TLS on port 993"
+var plaintextRefusal = PlaintextRefusal(993)
+
+// PlaintextRefusal is the text refusing a login before TLS on a STARTTLS
+// listener when the same server takes implicit TLS on port implicit (0:
+// none, or not known).
+func PlaintextRefusal(implicit int) string {
+	if implicit == 0 {
+		return "TLS is required to log in: use STARTTLS"
+	}
+	return "TLS is required to log in: use STARTTLS, or SSL/TLS on port " + strconv.Itoa(implicit)
+}
 
 // Options configure a Handler. Zero values mean the documented defaults;
 // Idle defaults to IdleTimeout.

@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/mailfront/mailfront/proxy"
 )
@@ -50,7 +51,7 @@ var (
 	errLoginDelay  = &protoError{code: "LOGIN-DELAY", text: "Login too soon"}
 	// errPrivacy refuses every credential before TLS (ARCHITECTURE.md
 	// invariant 1).
-	errPrivacy = &protoError{code: "AUTH", text: "TLS required: use STLS, or implicit TLS on port 995", invalid: true}
+	errPrivacy = &protoError{code: "AUTH", text: PlaintextRefusal(995), invalid: true}
 	// errGuard answers a login the guard refused: blocked network, or too
 	// many logins in flight from it.
 	errGuard = &protoError{code: "SYS/TEMP", text: "Too many login attempts from your network; try again later",
@@ -136,4 +137,14 @@ func (s *session) Reply(_ *command, err error) error {
 		return pe
 	}
 	return nil
+}
+
+// PlaintextRefusal is the text refusing a login before TLS on a STLS
+// listener when the same server takes implicit TLS on port implicit (0:
+// none, or not known).
+func PlaintextRefusal(implicit int) string {
+	if implicit == 0 {
+		return "TLS required: use STLS"
+	}
+	return "TLS required: use STLS, or implicit TLS on port " + strconv.Itoa(implicit)
 }

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -145,7 +147,7 @@ func (s *Server) Start() error {
 	for _, l := range s.Listeners {
 		ln, err := s.listen(l)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("listen %s (%s): %w", l.Address, l.Name, err))
+			errs = append(errs, fmt.Errorf("listen %s (%s): %w%s", l.Address, l.Name, err, bindHint(l.Address, err)))
 			continue
 		}
 		l.ln = ln
@@ -606,4 +608,20 @@ func (s *Server) logEnd(sess *Session, start time.Time, in, out int64, err error
 		level = slog.LevelDebug
 	}
 	sess.Log.Log(context.Background(), level, "session end", attrs...)
+}
+
+// bindHint says what to do about a listener that could not bind: a port
+// below 1024 needs a privilege, and a port in use has another owner.
+func bindHint(address string, err error) string {
+	_, p, _ := net.SplitHostPort(address)
+	port, _ := strconv.Atoi(p)
+	switch {
+	case errors.Is(err, syscall.EACCES) && port > 0 && port < 1024:
+		return ": ports below 1024 need the CAP_NET_BIND_SERVICE capability: run mailfront from its systemd unit " +
+			"(AmbientCapabilities=CAP_NET_BIND_SERVICE), or grant it with setcap cap_net_bind_service=+ep on the binary, " +
+			"or listen on a port above 1023 and forward to it"
+	case errors.Is(err, syscall.EADDRINUSE):
+		return ": another program listens on this address (ss -ltnp shows which): stop it, or move it, as README's quick start moves the legacy server to loopback ports"
+	}
+	return ""
 }

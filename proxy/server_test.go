@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -203,4 +205,35 @@ func TestServerBackendDown(t *testing.T) {
 	c.expect(t, "+ hi")
 	c.Write([]byte("login\r\n"))
 	c.expect(t, "- unavailable")
+}
+
+// TestStartNamesWhatToDo: a listener that cannot bind fails the start,
+// every listener unbound, with what to do about it: a port in use (real)
+// and a port below 1024 without the privilege.
+func TestStartNamesWhatToDo(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	srvCfg, _ := serverTLS(t)
+	free := &Listener{Name: "free", Protocol: "toy", Address: "127.0.0.1:0", Mode: Implicit, TLS: srvCfg, Handler: lineHandler{}}
+	busy := &Listener{Name: "busy", Protocol: "toy", Address: taken.Addr().String(), Mode: Implicit, TLS: srvCfg, Handler: lineHandler{}}
+	s := &Server{Listeners: []*Listener{free, busy}, Log: testLogger(t)}
+	err = s.Start()
+	if err == nil || !strings.Contains(err.Error(), "(busy): ") || !strings.Contains(err.Error(), "another program listens on this address") {
+		t.Fatalf("got %v, want the busy listener named and what to do", err)
+	}
+	if c, err := net.Dial("tcp", free.ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the free listener serves after a failed start")
+	}
+	denied := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}
+	if hint := bindHint(":993", denied); !strings.Contains(hint, "CAP_NET_BIND_SERVICE") || !strings.Contains(hint, "setcap") {
+		t.Errorf("port 993 denied: got %q", hint)
+	}
+	if hint := bindHint(":10993", denied); hint != "" {
+		t.Errorf("port 10993 denied: got %q, want no privilege hint", hint)
+	}
 }

@@ -206,8 +206,6 @@ func (s *settings) listener(p string, pl *proxy.Listener, l config.Listener, g g
 	switch {
 	case pl.Mode != proxy.STARTTLS:
 		s.add(p+"plaintext_refusal", "(unused: implicit TLS)")
-	case pl.PlaintextRefusal == "":
-		s.add(p+"plaintext_refusal", "(the protocol's)")
 	default:
 		s.add(p+"plaintext_refusal", pl.PlaintextRefusal)
 	}

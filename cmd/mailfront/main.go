@@ -21,9 +21,9 @@ import (
 const usage = `mailfront: a TLS front for plaintext IMAP and POP3 servers
 
 Usage:
-  mailfront run --config FILE        run the proxy
-  mailfront validate --config FILE   check a configuration file and list every problem
-      [--effective]                  then print every setting's value in force, set or default
+  mailfront run [--config] FILE      run the proxy
+  mailfront validate [--config] FILE check a configuration file and list every problem
+      [--effective|--print]          then print every setting's value in force, set or default
   mailfront demo                     run a self-contained demo on loopback
   mailfront version                  print the version, the commit, the build date and Go's version
 

@@ -314,6 +314,10 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			code := Main([]string{"validate", "--config", tt.path}, &out, &out)
+			var out2 bytes.Buffer
+			if code2 := Main([]string{"validate", tt.path}, &out2, &out2); code2 != code || out2.String() != out.String() {
+				t.Errorf("validate FILE: got exit %d and %q, want what validate --config FILE gave", code2, out2.String())
+			}
 			if code != tt.wantCode {
 				t.Fatalf("got exit %d, want %d; output:\n%s", code, tt.wantCode, out.String())
 			}
@@ -323,6 +327,24 @@ func TestValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestValidateArguments: validate takes the file as --config or as its one
+// argument, and refuses anything more rather than check another file.
+func TestValidateArguments(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"validate", "--config", "a.yaml", "b.yaml"}, "two configuration files: --config a.yaml and b.yaml"},
+		{[]string{"validate", "a.yaml", "b.yaml"}, `unexpected arguments ["a.yaml" "b.yaml"]`},
+		{[]string{"run", "a.yaml", "--config", "b.yaml"}, "unexpected arguments"},
+	} {
+		var out bytes.Buffer
+		if code := Main(tt.args, &out, &out); code != 2 || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("mailfront %q: got exit %d and %q, want exit 2 and %q", tt.args, code, out.String(), tt.want)
+		}
 	}
 }
 
@@ -336,7 +358,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"version"}, 0, "\ncommit: "},
 		{[]string{"version"}, 0, "\ngo: go1."},
 		{[]string{"version", "extra"}, 2, "takes no arguments"},
-		{[]string{"--help"}, 0, "mailfront run --config FILE"},
+		{[]string{"--help"}, 0, "mailfront run [--config] FILE"},
 		{nil, 2, "Usage"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"run", "--help"}, 2, "SIGHUP"},

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
 
 	"github.com/mailfront/mailfront/acmedns"
 	"github.com/mailfront/mailfront/config"
@@ -90,11 +92,36 @@ func newListener(cfg *config.Config, l config.Listener, limits proxy.Limits) *pr
 	if l.TLS == "starttls" {
 		pl.Mode = proxy.STARTTLS
 		pl.PlaintextRefusal = l.PlaintextRefusal
+		if pl.PlaintextRefusal == "" {
+			pl.PlaintextRefusal = plaintextRefusal(cfg, l)
+		}
 	}
 	if pp := l.ProxyProtocol; pp != nil {
 		pl.ProxyProtocol = proxy.ProxyProtocol{Trusted: config.ParsePrefixes(pp.Trusted), Timeout: pp.Timeout}
 	}
 	return pl
+}
+
+// plaintextRefusal is the protocol's text refusing a login before TLS on
+// the STARTTLS listener l, naming the port of an implicit TLS listener for
+// the same protocol (one for the same backend first), the port mailfront
+// really serves it on; without one, it names STARTTLS or STLS alone.
+func plaintextRefusal(cfg *config.Config, l config.Listener) string {
+	port := 0
+	for _, o := range cfg.Listeners {
+		if o.TLS != "implicit" || o.Protocol != l.Protocol {
+			continue
+		}
+		_, p, _ := net.SplitHostPort(o.Address)
+		n, _ := strconv.Atoi(p)
+		if n != 0 && (port == 0 || o.Backend == l.Backend) {
+			port = n
+		}
+	}
+	if l.Protocol == "pop3" {
+		return pop3.PlaintextRefusal(port)
+	}
+	return imap.PlaintextRefusal(port)
 }
 
 // newBackend says how to reach one backend server for the listener l and

@@ -19,12 +19,15 @@ import (
 func cmdRun(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/mailfront/mailfront.yaml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file (or give it as the one argument)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: mailfront run --config FILE\n\nRuns the proxy until SIGTERM or SIGINT. SIGHUP reloads the certificate files.\n\n")
+		fmt.Fprint(stderr, "Usage: mailfront run [--config] FILE\n\nRuns the proxy until SIGTERM or SIGINT. SIGHUP reloads the certificate files.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !configFile(fs, path, "run", stderr) {
 		return 2
 	}
 	cfg, err := config.Load(*path)

@@ -11,16 +11,20 @@ import (
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/mailfront/mailfront.yaml", "configuration file to check")
+	path := fs.String("config", defaultConfig, "configuration file to check (or give it as the one argument)")
 	eff := fs.Bool("effective", false, "print every setting's value in force, set or default, as key: value lines")
+	fs.BoolVar(eff, "print", false, "the same as --effective")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: mailfront validate --config FILE [--effective]\n\n"+
-			"Checks FILE and lists every problem found; exits 1 if there is any.\n"+
-			"With --effective it then prints every setting's value in force (set or default)\n"+
+		fmt.Fprint(stderr, "Usage: mailfront validate [--config] FILE [--effective|--print]\n\n"+
+			"Checks FILE (default "+defaultConfig+") and lists every problem found; exits 1 if there is any.\n"+
+			"With --effective (or --print) it then prints every setting's value in force (set or default)\n"+
 			"on standard output, one \"key: value\" a line, with README.md's key paths.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !configFile(fs, path, "validate", stderr) {
 		return 2
 	}
 	cfg, err := config.Load(*path)
@@ -43,4 +47,27 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: configuration is valid\n", *path)
 	return 0
+}
+
+// defaultConfig is where the package installs the configuration.
+const defaultConfig = "/etc/mailfront/mailfront.yaml"
+
+// configFile takes the configuration file from --config or from the one
+// positional argument, and refuses anything else: an extra argument is a
+// mistake to point out, never to ignore.
+func configFile(fs *flag.FlagSet, path *string, cmd string, stderr io.Writer) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "config" })
+	switch rest := fs.Args(); {
+	case len(rest) == 0:
+		return true
+	case len(rest) == 1 && !set:
+		*path = rest[0]
+		return true
+	case len(rest) == 1:
+		fmt.Fprintf(stderr, "mailfront %s: two configuration files: --config %s and %s; give one\n", cmd, *path, rest[0])
+	default:
+		fmt.Fprintf(stderr, "mailfront %s: unexpected arguments %q: give one configuration file, as --config FILE or FILE (flags go before it)\n", cmd, rest)
+	}
+	return false
 }
