@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole file. A zero or missing value means the default of
@@ -194,26 +191,22 @@ func Load(path string) (*Config, error) {
 	return Parse(data)
 }
 
-// Parse decodes data strictly (unknown keys are errors), names unnamed
-// listeners and validates, returning every problem at once. It fills in no
+// Parse decodes data strictly (unknown keys are errors, with the nearest
+// known one), names unnamed listeners and validates, returning every
+// problem at once, each with its key path and line. It fills in no
 // other default: zeros reach the packages that own them.
 func Parse(data []byte) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("config is empty: see deploy/mailfront.yaml for an example")
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var c Config
-	if err := dec.Decode(&c); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("decode config: %w", err)
-	}
-	var extra any
-	if err := dec.Decode(&extra); err != io.EOF {
-		return nil, errors.New("decode config: more than one YAML document")
+	lines := map[string]int{}
+	if err := decode(data, &c, lines); err != nil {
+		return nil, err
 	}
 	c.nameListeners()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, withLines(err, lines)
 	}
 	return &c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -83,8 +84,31 @@ func TestValidationErrors(t *testing.T) {
 		want []string // every one must be reported, in one error
 	}{
 		{"empty file", "", []string{"config is empty"}},
-		{"unknown key named", tls + oneListener + "limitz: {}\n", []string{"field limitz not found"}},
-		{"unknown nested key named", tls + oneListener + "limits: {line_lenght: 10}\n", []string{"field line_lenght not found"}},
+		{"unknown key named", tls + oneListener + "limitz: {}\n", []string{"limitz: unknown key: did you mean limits? (line 6)"}},
+		{"unknown nested key named", tls + oneListener + "limits: {line_lenght: 10}\n", []string{"limits.line_lenght: unknown key: did you mean line_length? (line 6)"}},
+		{"unknown key far from any", tls + oneListener + "frobnicate: 1\n", []string{"frobnicate: unknown key: README.md's configuration reference lists every key (line 6)"}},
+		{"tab", tls + "listeners:\n\t- {protocol: imap}\n", []string{"line 5: a tab in the indentation: YAML indents with spaces only"}},
+		{"wrong shapes and types", tls + `listeners:
+  protocol: imap
+limits:
+  idle: 30
+  total: 3 minutes
+  commands: many
+  handshake: [1s]
+shutdown: {drain: 1.5}
+guard: {enabled: sometimes}
+access: {allow: 10.0.0.0/8}
+`, []string{
+			"listeners: want a list (- item, or [a, b]), not a mapping (keys and values) (line 5)",
+			"limits.idle: 30 has no unit: write a duration with its unit, such as 30s (seconds) or 30m (minutes) (line 7)",
+			`limits.total: "3 minutes" is not a duration: write a number and a unit, such as 30s, 10m or 1h30m (line 8)`,
+			`limits.commands: "many" is not a whole number (line 9)`,
+			"limits.handshake: want a duration such as 30s or 10m, not a list (line 10)",
+			"shutdown.drain: 1.5 has no unit",
+			`guard.enabled: "sometimes" is not true or false (line 12)`,
+			"access.allow: want a list (- item, or [a, b]), not a value (\"10.0.0.0/8\") (line 13)",
+		}},
+		{"syntax", tls + "listeners: [\n", []string{"line 4: did not find expected node content"}},
 		{"no certificate source", oneListener, []string{"tls: no certificate source configured"}},
 		{"missing files", "tls:\n  certificates:\n    - {cert_file: /nonexistent/c.pem}\n" + oneListener,
 			[]string{"tls.certificates[0].cert_file: cannot read /nonexistent/c.pem", "tls.certificates[0].key_file: missing"}},
@@ -150,13 +174,19 @@ func TestValidationErrors(t *testing.T) {
 			`listeners[1].client_address: loopback needs a backend on this host at an address in 127.0.0.0/8 (such as 127.0.0.1:143), not "192.0.2.5:143"`,
 			`listeners[2].client_address: loopback needs a backend on this host`,
 		}},
-		{"two documents", tls + oneListener + "---\nlog: {}\n", []string{"more than one YAML document"}},
+		{"two documents", tls + oneListener + "---\nlog: {}\n", []string{"a second YAML document (after ---): the configuration is one document"}},
+		{"lines on validation problems", tls + "listeners:\n  - {protocol: smtp, address: \":993\", tls: implicit, backend: \"127.0.0.1:143\"}\n",
+			[]string{`listeners[0].protocol: "smtp" is not imap or pop3 (line 5)`}},
 	}
+	goType := regexp.MustCompile(`config\.|time\.Duration|\[\]string|\bint\b|\*bool|!!`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.yaml))
 			if err == nil {
 				t.Fatalf("got no error, want %q", tt.want)
+			}
+			if m := goType.FindString(err.Error()); m != "" {
+				t.Errorf("got %q: a Go type or YAML tag (%q) in a message for people", err, m)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
