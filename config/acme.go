@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ACME obtains and renews certificates from an ACME CA (RFC 8555).
@@ -247,7 +248,9 @@ func checkExecutable(cmd string) error {
 
 // Warnings are valid settings that probably will not work as meant.
 func (c *Config) Warnings() []string {
-	return append(append(c.acmeWarnings(), c.adminWarnings()...), c.proxyProtocolWarnings()...)
+	w := append(c.acmeWarnings(), c.adminWarnings()...)
+	w = append(w, c.proxyProtocolWarnings()...)
+	return append(w, c.certificateWarnings(time.Now())...)
 }
 
 func (c *Config) acmeWarnings() []string {

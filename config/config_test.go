@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailfront/mailfront/internal/testpki"
 )
@@ -300,5 +301,40 @@ func TestClientIdentityAccepted(t *testing.T) {
 	}
 	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "listeners[0].proxy_protocol.trusted[0]: 0.0.0.0/0 trusts every address") {
 		t.Errorf("warnings %q, want the /0 named", w)
+	}
+}
+
+// TestExpiredCertificateWarned: validate warns about a certificate file
+// that has expired, with the date.
+func TestExpiredCertificateWarned(t *testing.T) {
+	t.Parallel()
+	ca := testpki.NewCA(t)
+	dir := t.TempDir()
+	var files []string
+	for _, tt := range []struct {
+		name       string
+		start, end time.Time
+	}{
+		{"old", time.Now().Add(-48 * time.Hour), time.Now().Add(-time.Hour)},
+		{"soon", time.Now().Add(-time.Hour), time.Now().Add(3 * 24 * time.Hour)},
+		{"fine", time.Now().Add(-time.Hour), time.Now().Add(90 * 24 * time.Hour)},
+	} {
+		c, err := ca.Issue(testpki.NewKey(t), tt.start, tt.end, tt.name+".example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, key, err := testpki.WritePair(dir, tt.name, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, fmt.Sprintf("    - {cert_file: %s, key_file: %s}\n", cert, key))
+	}
+	c, err := Parse([]byte("tls:\n  certificates:\n" + strings.Join(files, "") + oneListener))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], "tls.certificates[0]: ") || !strings.Contains(w[0], "expired at ") {
+		t.Errorf("warnings %q: want the expired one alone", w)
 	}
 }

@@ -238,3 +238,22 @@ func (c *Config) proxyProtocolWarnings() []string {
 	}
 	return w
 }
+
+// certificateWarnings flag certificate files whose leaf has expired at
+// now: mailfront serves them (a client that does not check may still
+// connect), but mail apps refuse them. (One that expires soon is logged
+// at start, beside the renewal that should take care of it.)
+func (c *Config) certificateWarnings(now time.Time) []string {
+	var w []string
+	for i, cf := range c.TLS.Certificates {
+		pair, err := tls.LoadX509KeyPair(cf.CertFile, cf.KeyFile)
+		if err != nil || pair.Leaf == nil {
+			continue // Validate reports it
+		}
+		if !now.Before(pair.Leaf.NotAfter) {
+			w = append(w, fmt.Sprintf("tls.certificates[%d]: %s expired at %s: mail apps refuse it; renew it",
+				i, cf.CertFile, pair.Leaf.NotAfter.UTC().Format(time.RFC3339)))
+		}
+	}
+	return w
+}

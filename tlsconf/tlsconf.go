@@ -206,7 +206,10 @@ func (s *Store) logCerts(msg string, certs []cert) {
 	for _, c := range certs {
 		names, notAfter := strings.Join(c.names, ","), c.notAfter.UTC().Format(time.RFC3339)
 		s.log.Info(msg, "names", names, "not_after", notAfter)
-		if left := c.notAfter.Sub(s.now()); left < 14*24*time.Hour {
+		switch left := c.notAfter.Sub(s.now()); {
+		case left <= 0:
+			s.log.Error("certificate expired: clients refuse it; renew it (or let ACME obtain one)", "names", names, "not_after", notAfter)
+		case left < 14*24*time.Hour:
 			s.log.Warn("certificate expires soon", "names", names, "not_after", notAfter)
 		}
 	}

@@ -181,4 +181,18 @@ func TestExpiryWarning(t *testing.T) {
 	if got := logs.Count(`level=WARN msg="certificate expires soon" names=soon.example`); got != 1 {
 		t.Errorf("got %d expiry warnings, want 1", got)
 	}
+	old, err := ca.Issue(testpki.NewKey(t), time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour), "old.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err = testpki.WritePair(t.TempDir(), "old", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Options{Certificates: []CertFile{{certFile, keyFile}}, Log: logs.Logger()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.Count(`level=ERROR msg="certificate expired: clients refuse it; renew it (or let ACME obtain one)" names=old.example`); got != 1 {
+		t.Errorf("got %d expired errors, want 1:\n%s", got, logs.String())
+	}
 }

@@ -415,3 +415,33 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("got %q, want NO [PRIVACYREQUIRED]", line)
 	}
 }
+
+// TestACMEStorageNotWritable: ACME storage mailfront cannot write is an
+// error, from validate and at start, never an endless retry. (/proc is a
+// directory that even root cannot write, or make directories in.)
+func TestACMEStorageNotWritable(t *testing.T) {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		t.Skip("needs Linux's /proc: a directory that nobody can write")
+	}
+	for _, tt := range []struct {
+		args    []string
+		storage string
+		want    string
+	}{
+		{[]string{"validate"}, "/proc/self", "tls.acme.storage: /proc/self cannot be written by this user"},
+		{[]string{"run"}, "/proc/mailfront-storage", "tls.acme.storage: cannot create /proc/mailfront-storage"},
+	} {
+		path := acmeConfig(t, fmt.Sprintf("  acme:\n    domains: [mail.example.com]\n    storage: %s\n    challenges: {http: {address: \"127.0.0.1:8080\"}}\n", tt.storage))
+		var out bytes.Buffer
+		code := make(chan int, 1)
+		go func() { code <- Main(append(tt.args, "--config", path), &out, &out) }()
+		select {
+		case c := <-code:
+			if c != 1 || !strings.Contains(out.String(), tt.want) {
+				t.Errorf("mailfront %s: got exit %d and %q, want exit 1 and %q", tt.args[0], c, out.String(), tt.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("mailfront %s: still running after 10 s with unwritable storage", tt.args[0])
+		}
+	}
+}

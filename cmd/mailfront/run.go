@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -50,6 +51,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	sig := signals() // before listening, so an early SIGHUP cannot kill the process
 	defer signal.Stop(sig)
+	if a := cfg.TLS.ACME; a != nil {
+		if problem, _ := storageProblem(cmp.Or(a.Storage, defaultACMEStorage), true); problem != nil {
+			log.Error("start failed", "error", problem.Error())
+			return 1
+		}
+	}
 	store, err := newStore(cfg.TLS, log)
 	if err != nil {
 		log.Error("start failed", "error", err)

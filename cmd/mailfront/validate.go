@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -38,7 +39,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: invalid configuration:\n%v\n", *path, err)
 		return 1
 	}
-	for _, w := range cfg.Warnings() {
+	warnings := cfg.Warnings()
+	if a := cfg.TLS.ACME; a != nil {
+		problem, warning := storageProblem(cmp.Or(a.Storage, defaultACMEStorage), false)
+		if problem != nil {
+			fmt.Fprintf(stderr, "%s: invalid configuration:\n%v\n", *path, problem)
+			return 1
+		}
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
+	}
+	for _, w := range warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", *path, w)
 	}
 	if *eff {
