@@ -105,10 +105,17 @@ func (s *session) login(tag, method string, cr credentials) error {
 		return be, loggedIn(tag, caps), loginResult(err), err
 	})
 	if h != nil {
+		// RFC 9051 section 7.1.5: a BYE when the server closes, so the
+		// client reconnects at once (the relay says it only between
+		// responses).
+		h.Goodbye = shutdownBye
 		s.state, s.handoff = stateLoggedIn, h
 	}
 	return err
 }
+
+// shutdownBye ends a relayed session at the end of the shutdown drain.
+var shutdownBye = []byte(goodbyes.Shutdown)
 
 // loggedIn is the tagged OK to a login, with the backend's post-login
 // capabilities when it told them.

@@ -265,6 +265,25 @@ func TestBackendCapabilityLearnt(t *testing.T) {
 	}
 }
 
+// TestShutdownSaysByeToRelayedSession: at the end of the shutdown drain a
+// logged-in session whose backend is quiet is told BYE before the close
+// (RFC 9051 section 7.1.5), so that the mail app reconnects at once.
+func TestShutdownSaysByeToRelayedSession(t *testing.T) {
+	t.Parallel()
+	e := startProxy(t, proxyConfig{})
+	w := e.implicitReady(t)
+	w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
+	w.expect("a OK ")
+	w.relayed()
+	// The drain (a second) is longer than the quiet the relay waits for.
+	if err := e.srv.Shutdown(context.Background()); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if got := w.closed(); got != "* BYE [UNAVAILABLE] Server shutting down\r\n" {
+		t.Errorf("got %q, want the BYE and then the close", got)
+	}
+}
+
 func TestShutdownSaysGoodbye(t *testing.T) {
 	t.Parallel()
 	e := startProxy(t, proxyConfig{})

@@ -72,6 +72,7 @@ type relay struct {
 	opts            relayOptions
 	client, backend net.Conn
 	idle            time.Duration
+	goodbye         []byte // to the client when shutdown ends a quiet session (Handoff.Goodbye)
 	last            atomic.Int64 // unix nanoseconds of the last byte either way
 	up, down        pipe
 	ctx             context.Context
@@ -111,12 +112,23 @@ type pipe struct {
 
 	key        uint64 // the parker's name for p, guarded by the parker
 	registered bool   // src is in the parker's epoll set; owned by the running goroutine
+
+	// wmu is held while writing to dst, so that a goodbye at shutdown
+	// never lands inside a write; lastByte (guarded by wmu) and
+	// lastWrite tell whether dst is at the end of a line and quiet.
+	wmu       sync.Mutex
+	lastByte  byte
+	lastWrite atomic.Int64 // unix nanoseconds
 }
+
+// quietForGoodbye is how long the backend must have sent nothing before a
+// running (not parked) session may be told goodbye at shutdown.
+const quietForGoodbye = time.Second
 
 // runRelay starts a relay; done is called once, from some goroutine, when
 // the relay has ended and both connections are closed.
-func runRelay(ctx context.Context, opts relayOptions, client, backend net.Conn, toBackend, toClient []byte, idle time.Duration, done func(RelayStats, error)) {
-	r := &relay{opts: opts, client: client, backend: backend, idle: idle, ctx: ctx, done: done, open: 2}
+func runRelay(ctx context.Context, opts relayOptions, client, backend net.Conn, toBackend, toClient []byte, idle time.Duration, goodbye []byte, done func(RelayStats, error)) {
+	r := &relay{opts: opts, client: client, backend: backend, idle: idle, goodbye: goodbye, ctx: ctx, done: done, open: 2}
 	r.up.init(r, backend, client, toBackend)
 	r.down.init(r, client, backend, toClient)
 	r.touch()
@@ -186,17 +198,22 @@ func (r *relay) abort(cause error) {
 		r.cause = cause
 	}
 	var parked []*pipe
+	downParked := r.down.state == pipeParked
 	for _, p := range []*pipe{&r.up, &r.down} {
 		if p.state == pipeParked {
 			p.state = pipeDone
 			parked = append(parked, p)
 		}
 	}
+	closed := r.closed
 	r.mu.Unlock()
 	if pk := theParker(); pk != nil {
 		for _, p := range parked {
 			pk.forget(p)
 		}
+	}
+	if cause == ErrShutdown && len(r.goodbye) > 0 && !closed {
+		r.down.sayGoodbye(r.goodbye, downParked)
 	}
 	r.closeBoth()
 	for range parked {
@@ -487,7 +504,19 @@ func readSocket(rc syscall.RawConn, bp **[]byte) (int, error) {
 }
 
 func (p *pipe) write(b []byte) error {
-	p.dst.SetWriteDeadline(time.Now().Add(p.r.idle))
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	m, err := p.writeLocked(b, p.r.idle)
+	p.n.Add(int64(m))
+	if err != nil {
+		return fmt.Errorf("relay write: %w", err)
+	}
+	return nil
+}
+
+// writeLocked writes b to dst within timeout; p.wmu is held.
+func (p *pipe) writeLocked(b []byte, timeout time.Duration) (int, error) {
+	p.dst.SetWriteDeadline(time.Now().Add(timeout))
 	var m int
 	var err error
 	if p.dstRec != nil {
@@ -499,11 +528,35 @@ func (p *pipe) write(b []byte) error {
 	} else {
 		m, err = p.dst.Write(b)
 	}
-	p.n.Add(int64(m))
-	if err != nil {
-		return fmt.Errorf("relay write: %w", err)
+	if m > 0 {
+		p.lastByte = b[m-1]
+		p.lastWrite.Store(time.Now().UnixNano())
 	}
-	return nil
+	return m, err
+}
+
+// goodbyeTimeout bounds the goodbye's write: a client that does not read
+// does not hold the shutdown up.
+const goodbyeTimeout = 500 * time.Millisecond
+
+// sayGoodbye writes line to dst (the client) at the end of the shutdown
+// drain, so that its mail app reconnects at once rather than wait for a
+// timeout, but only when it cannot land inside a backend response: no
+// write is under way, the backend has been quiet (the direction parked, or
+// nothing sent for quietForGoodbye) and the last byte sent ended a line.
+func (p *pipe) sayGoodbye(line []byte, parked bool) {
+	if !p.wmu.TryLock() {
+		return // a write is under way
+	}
+	defer p.wmu.Unlock()
+	last := p.lastWrite.Load()
+	if !parked && last != 0 && time.Since(time.Unix(0, last)) < quietForGoodbye {
+		return
+	}
+	if last != 0 && p.lastByte != '\n' {
+		return
+	}
+	p.writeLocked(line, goodbyeTimeout)
 }
 
 // closeWrite passes an EOF on: a TCP FIN, or a TLS close_notify.

@@ -39,7 +39,7 @@ func relaySync(ctx context.Context, opts relayOptions, client, backend net.Conn,
 		err error
 	}
 	done := make(chan result, 1)
-	runRelay(ctx, opts, client, backend, toBackend, toClient, idle, func(st RelayStats, err error) {
+	runRelay(ctx, opts, client, backend, toBackend, toClient, idle, nil, func(st RelayStats, err error) {
 		done <- result{st, err}
 	})
 	r := <-done
@@ -184,6 +184,49 @@ func TestRelayShutdown(t *testing.T) {
 			t.Fatalf("got %v, want ErrShutdown", err)
 		}
 	})
+}
+
+// TestRelayShutdownGoodbye: when the shutdown drain ends a relayed session
+// whose backend is quiet at the end of a line, the client is told the
+// protocol's goodbye before the close (so that its mail app reconnects at
+// once); never in the middle of a backend response.
+func TestRelayShutdownGoodbye(t *testing.T) {
+	t.Parallel()
+	const bye = "* BYE [UNAVAILABLE] Server shutting down\r\n"
+	tests := []struct {
+		name, fromBackend, want string
+	}{
+		{"quiet at a line end", "* OK Still here\r\n", "* OK Still here\r\n" + bye},
+		{"nothing relayed yet", "", bye},
+		{"inside a response", "* 1 FETCH (BODY[] {100}\r\npart of a message", "* 1 FETCH (BODY[] {100}\r\npart of a message"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			onBothPaths(t, func(t *testing.T, opts relayOptions) {
+				ctx, cancel := context.WithCancel(context.Background())
+				cli, cliProxy := pair(t)
+				beProxy, be := pair(t)
+				done := make(chan error, 1)
+				runRelay(ctx, opts, cliProxy, beProxy, nil, nil, time.Minute, []byte(bye), func(_ RelayStats, err error) { done <- err })
+				if tt.fromBackend != "" {
+					be.Write([]byte(tt.fromBackend))
+					readN(t, cli, len(tt.fromBackend))
+				}
+				// Quiet: the backend sends nothing for longer than the
+				// relay waits before it may speak (a time, not an event).
+				time.Sleep(quietForGoodbye + 100*time.Millisecond)
+				cancel()
+				if err := <-done; !errors.Is(err, ErrShutdown) {
+					t.Fatalf("got %v, want ErrShutdown", err)
+				}
+				cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+				rest, _ := io.ReadAll(cli)
+				if got := string(rest); tt.fromBackend+got != tt.want {
+					t.Errorf("client got %q after the backend's bytes, want %q in all", got, tt.want)
+				}
+			})
+		})
+	}
 }
 
 // tlsRelay relays between a TLS 1.3 client (through the engine's real

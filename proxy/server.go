@@ -528,7 +528,7 @@ func (s *Server) serve(a accepted) {
 	if s.Observer != nil {
 		s.Observer.SessionRelayed(l.Name)
 	}
-	runRelay(s.relayCtx, s.relayOpts, clientNet, backendNet, toBackend, toClient, h.Idle, func(st RelayStats, rerr error) {
+	runRelay(s.relayCtx, s.relayOpts, clientNet, backendNet, toBackend, toClient, h.Idle, h.Goodbye, func(st RelayStats, rerr error) {
 		sess.Outcome = OutcomeOK
 		s.release(l, a.release)
 		s.logEnd(sess, start, in+st.Up, out+st.Down, rerr)

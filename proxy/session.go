@@ -204,6 +204,10 @@ type Handoff struct {
 	// Idle is the post-login idle limit for this protocol (RFC 9051 5.4:
 	// at least 30 minutes for IMAP; RFC 1939 section 3: 10 for POP3).
 	Idle time.Duration
+	// Goodbye, when set, is the line a relayed session is told when the
+	// shutdown drain ends it while the backend is quiet (IMAP's BYE); POP3
+	// has none to say.
+	Goodbye []byte
 }
 
 // Handler runs one protocol's pre-authentication dialogue. Serve returns a
