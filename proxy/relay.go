@@ -72,7 +72,7 @@ type relay struct {
 	opts            relayOptions
 	client, backend net.Conn
 	idle            time.Duration
-	goodbye         []byte // to the client when shutdown ends a quiet session (Handoff.Goodbye)
+	goodbye         []byte       // to the client when shutdown ends a quiet session (Handoff.Goodbye)
 	last            atomic.Int64 // unix nanoseconds of the last byte either way
 	up, down        pipe
 	ctx             context.Context
