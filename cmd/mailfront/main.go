@@ -25,6 +25,7 @@ Usage:
   mailfront validate [--config] FILE check a configuration file and list every problem
       [--effective|--print]          then print every setting's value in force, set or default
   mailfront demo                     run a self-contained demo on loopback
+  mailfront health [URL]             ask a running mailfront's /healthz (for container health checks)
   mailfront version                  print the version, the commit, the build date and Go's version
 
 Run "mailfront COMMAND --help" for a command's flags.
@@ -48,6 +49,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "health":
+		return cmdHealth(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "mailfront version: takes no arguments (got %q)\n", args[1:])
