@@ -9,7 +9,7 @@ import (
 
 // Set at build time by release builds (scripts/release, the Dockerfile):
 //
-//	-ldflags "-X main.Version=v1.2.3 -X main.Commit=<hash> -X main.BuildDate=<RFC 3339>"
+//	-ldflags "-X main.Version=1.2.3 -X main.Commit=<hash> -X main.BuildDate=<RFC 3339>"
 //
 // Without them, what Go embeds in every build from a checkout (the module
 // version of a `go install ...@v1.2.3`, the VCS revision and commit time)
