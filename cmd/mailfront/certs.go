@@ -30,9 +30,9 @@ func newStore(c config.TLS, log *slog.Logger) (*tlsconf.Store, error) {
 // creating it when create is set (run), as certmagic will need to. For
 // validate (create false), a directory that does not exist yet is no
 // error (the systemd unit's StateDirectory creates it), only a warning
-// when this user could not create it either. It returns the error or the
-// warning, in words that say what to do.
-func storageProblem(dir string, create bool) (problem error, warning string) {
+// when this user could not create it either. It returns the warning or
+// the error, in words that say what to do.
+func storageProblem(dir string, create bool) (warning string, problem error) {
 	uid := os.Getuid()
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && !create {
 		parent := dir
@@ -43,22 +43,22 @@ func storageProblem(dir string, create bool) (problem error, warning string) {
 			}
 		}
 		if writable(parent) != nil {
-			return nil, fmt.Sprintf("tls.acme.storage: %s does not exist, and this user (uid %d) cannot create it in %s: "+
-				"the systemd unit's StateDirectory creates it; elsewhere, create it for the user mailfront runs as", dir, uid, parent)
+			return fmt.Sprintf("tls.acme.storage: %s does not exist, and this user (uid %d) cannot create it in %s: "+
+				"the systemd unit's StateDirectory creates it; elsewhere, create it for the user mailfront runs as", dir, uid, parent), nil
 		}
-		return nil, ""
+		return "", nil
 	}
 	if create {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("tls.acme.storage: cannot create %s as this user (uid %d): %w: create it for this user, "+
-				"or set tls.acme.storage to a directory it can write", dir, uid, errors.Unwrap(err)), ""
+			return "", fmt.Errorf("tls.acme.storage: cannot create %s as this user (uid %d): %w: create it for this user, "+
+				"or set tls.acme.storage to a directory it can write", dir, uid, errors.Unwrap(err))
 		}
 	}
 	if err := writable(dir); err != nil {
-		return fmt.Errorf("tls.acme.storage: %s cannot be written by this user (uid %d): %w: give it to this user "+
-			"(chown), or set tls.acme.storage to a directory it can write", dir, uid, err), ""
+		return "", fmt.Errorf("tls.acme.storage: %s cannot be written by this user (uid %d): %w: give it to this user "+
+			"(chown), or set tls.acme.storage to a directory it can write", dir, uid, err)
 	}
-	return nil, ""
+	return "", nil
 }
 
 // writable creates and removes a file in dir.

@@ -52,7 +52,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	sig := signals() // before listening, so an early SIGHUP cannot kill the process
 	defer signal.Stop(sig)
 	if a := cfg.TLS.ACME; a != nil {
-		if problem, _ := storageProblem(cmp.Or(a.Storage, defaultACMEStorage), true); problem != nil {
+		if _, problem := storageProblem(cmp.Or(a.Storage, defaultACMEStorage), true); problem != nil {
 			log.Error("start failed", "error", problem.Error())
 			return 1
 		}

@@ -41,7 +41,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	warnings := cfg.Warnings()
 	if a := cfg.TLS.ACME; a != nil {
-		problem, warning := storageProblem(cmp.Or(a.Storage, defaultACMEStorage), false)
+		warning, problem := storageProblem(cmp.Or(a.Storage, defaultACMEStorage), false)
 		if problem != nil {
 			fmt.Fprintf(stderr, "%s: invalid configuration:\n%v\n", *path, problem)
 			return 1

@@ -60,8 +60,6 @@ func build() buildInfo {
 	return b
 }
 
-func version() string { return build().version }
-
 // printVersion is `mailfront version`.
 func printVersion(w io.Writer) {
 	b := build()
