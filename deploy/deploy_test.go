@@ -11,7 +11,6 @@ package deploy_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -27,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mailfront/mailfront/config"
+	"github.com/mailfront/mailfront/internal/dockerfile"
 	"github.com/mailfront/mailfront/internal/testpki"
 )
 
@@ -58,106 +58,31 @@ var (
 // a process without CAP_NET_BIND_SERVICE binds no lower port.
 const unprivilegedPortStart = 1024
 
-// instruction is one Dockerfile instruction: its keyword, its --flags and
-// the rest of the line, continuation lines joined.
-type instruction struct {
-	line  int
-	cmd   string
-	flags []string
-	args  string
-}
-
-// stage is one FROM and the instructions under it.
-type stage struct {
-	from, name string
-	ins        []instruction
-}
-
-// find returns the stage's instructions with keyword cmd.
-func (s stage) find(cmd string) []instruction {
-	var out []instruction
-	for _, in := range s.ins {
-		if in.cmd == cmd {
-			out = append(out, in)
-		}
-	}
-	return out
-}
-
-// readDockerfile reads the Dockerfile at the repository root into stages.
-// It reads the subset of the syntax the file uses (comments, continuation
-// lines, flags) and fails on a parser directive or a heredoc, which it
-// does not read.
-func readDockerfile(t *testing.T) []stage {
+// readDockerfile reads the Dockerfile at the repository root into stages
+// (internal/dockerfile: the reader integration's build uses too).
+func readDockerfile(t *testing.T) []dockerfile.Stage {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stages []stage
-	var logical strings.Builder
-	start := 0
-	for i, raw := range strings.Split(string(data), "\n") {
-		line := strings.TrimSpace(raw)
-		if strings.HasPrefix(line, "#") || line == "" {
-			if len(stages) == 0 && directiveRE.MatchString(line) {
-				t.Fatalf("Dockerfile:%d: a parser directive (%s), which this test does not read", i+1, line)
-			}
-			continue
-		}
-		if logical.Len() == 0 {
-			start = i + 1
-		}
-		if strings.HasSuffix(line, `\`) {
-			logical.WriteString(strings.TrimSuffix(line, `\`) + " ")
-			continue
-		}
-		logical.WriteString(line)
-		in := parseInstruction(start, logical.String())
-		logical.Reset()
-		if strings.Contains(in.args, "<<") {
-			t.Fatalf("Dockerfile:%d: a heredoc, which this test does not read", in.line)
-		}
-		if in.cmd == "FROM" {
-			from, name, _ := strings.Cut(in.args, " AS ")
-			stages = append(stages, stage{from: strings.TrimSpace(from), name: strings.TrimSpace(name)})
-			continue
-		}
-		if len(stages) == 0 {
-			t.Fatalf("Dockerfile:%d: %s before the first FROM", in.line, in.cmd)
-		}
-		s := &stages[len(stages)-1]
-		s.ins = append(s.ins, in)
+	stages, err := dockerfile.Parse(data)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return stages
 }
 
-func parseInstruction(line int, text string) instruction {
-	cmd, rest, _ := strings.Cut(text, " ")
-	in := instruction{line: line, cmd: strings.ToUpper(cmd)}
-	rest = strings.TrimSpace(rest)
-	for strings.HasPrefix(rest, "--") {
-		flag, more, _ := strings.Cut(rest, " ")
-		in.flags = append(in.flags, flag)
-		rest = strings.TrimSpace(more)
-	}
-	in.args = rest
-	return in
-}
-
 // execForm decodes an exec-form (JSON array) argument, failing the test on
 // the shell form.
-func execForm(t *testing.T, in instruction) []string {
+func execForm(t *testing.T, in dockerfile.Instruction) []string {
 	t.Helper()
-	var args []string
-	if err := json.Unmarshal([]byte(in.args), &args); err != nil {
-		t.Errorf("Dockerfile:%d: %s %s: want the exec form, a JSON array (%v)", in.line, in.cmd, in.args, err)
+	args, err := in.Exec()
+	if err != nil {
+		t.Error(err)
 	}
 	return args
 }
-
-// directiveRE matches a parser directive (syntax, escape, check).
-var directiveRE = regexp.MustCompile(`^#\s*(?i:syntax|escape|check)\s*=`)
 
 var labelRE = regexp.MustCompile(`([A-Za-z0-9._-]+)=("(?:[^"\\]|\\.)*"|\S+)`)
 
@@ -173,24 +98,24 @@ func TestDockerfile(t *testing.T) {
 	}
 	build, final := stages[0], stages[1]
 	goVersion := goDirective(t)
-	if want := "docker.io/library/golang:" + goVersion + "-bookworm"; build.from != want || build.name != "build" {
-		t.Errorf("Dockerfile: builder is %q AS %q, want %q AS build (the Go go.mod asks for, named in full)", build.from, build.name, want)
+	if want := "docker.io/library/golang:" + goVersion + "-bookworm"; build.From != want || build.Name != "build" {
+		t.Errorf("Dockerfile: builder is %q AS %q, want %q AS build (the Go go.mod asks for, named in full)", build.From, build.Name, want)
 	}
-	if want := "gcr.io/distroless/static-debian12:nonroot"; final.from != want {
-		t.Errorf("Dockerfile: base is %q, want %q", final.from, want)
+	if want := "gcr.io/distroless/static-debian12:nonroot"; final.From != want {
+		t.Errorf("Dockerfile: base is %q, want %q", final.From, want)
 	}
 	checkBuildLine(t, build)
 
-	users := final.find("USER")
-	if want := strconv.Itoa(imageUID) + ":" + strconv.Itoa(imageGID); len(users) != 1 || users[0].args != want {
+	users := final.Find("USER")
+	if want := strconv.Itoa(imageUID) + ":" + strconv.Itoa(imageGID); len(users) != 1 || users[0].Args != want {
 		t.Errorf("Dockerfile: USER %v, want exactly one, %s", users, want)
 	}
 	var exposed []int
-	for _, in := range final.find("EXPOSE") {
-		for _, f := range strings.Fields(in.args) {
+	for _, in := range final.Find("EXPOSE") {
+		for _, f := range strings.Fields(in.Args) {
 			p, err := strconv.Atoi(strings.TrimSuffix(f, "/tcp"))
 			if err != nil {
-				t.Errorf("Dockerfile:%d: EXPOSE %s is not a TCP port", in.line, f)
+				t.Errorf("Dockerfile:%d: EXPOSE %s is not a TCP port", in.Line, f)
 			}
 			exposed = append(exposed, p)
 		}
@@ -210,15 +135,15 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 
-	vols := final.find("VOLUME")
+	vols := final.Find("VOLUME")
 	if len(vols) != 1 || !slices.Equal(execForm(t, vols[0]), []string{imageStorage}) {
 		t.Errorf("Dockerfile: VOLUME %v, want exactly [%q], tls.acme.storage's default", vols, imageStorage)
 	}
 	checkCopies(t, final)
-	if in := final.find("ENTRYPOINT"); len(in) != 1 || !slices.Equal(execForm(t, in[0]), []string{imageBinary}) {
+	if in := final.Find("ENTRYPOINT"); len(in) != 1 || !slices.Equal(execForm(t, in[0]), []string{imageBinary}) {
 		t.Errorf("Dockerfile: ENTRYPOINT %v, want [%q]", in, imageBinary)
 	}
-	if in := final.find("CMD"); len(in) != 1 || !slices.Equal(execForm(t, in[0]), []string{"run", "--config", imageConfig}) {
+	if in := final.Find("CMD"); len(in) != 1 || !slices.Equal(execForm(t, in[0]), []string{"run", "--config", imageConfig}) {
 		t.Errorf("Dockerfile: CMD %v, want [run --config %s]", in, imageConfig)
 	}
 	checkLabels(t, final)
@@ -241,12 +166,12 @@ func goDirective(t *testing.T) string {
 // checkBuildLine checks the builder's go build: static, trimmed paths,
 // and every -X variable declared in cmd/mailfront (the linker ignores one
 // that is not, without a word).
-func checkBuildLine(t *testing.T, build stage) {
+func checkBuildLine(t *testing.T, build dockerfile.Stage) {
 	t.Helper()
 	var line string
-	for _, in := range build.find("RUN") {
-		if strings.Contains(in.args, "go build") {
-			line = in.args
+	for _, in := range build.Find("RUN") {
+		if strings.Contains(in.Args, "go build") {
+			line = in.Args
 		}
 	}
 	for _, want := range []string{"CGO_ENABLED=0 ", "-trimpath ", `-ldflags "-s -w `, " ./cmd/mailfront"} {
@@ -255,8 +180,8 @@ func checkBuildLine(t *testing.T, build stage) {
 		}
 	}
 	args := map[string]bool{}
-	for _, in := range build.find("ARG") {
-		args[in.args] = true
+	for _, in := range build.Find("ARG") {
+		args[in.Args] = true
 	}
 	vars := packageStrings(t, filepath.Join("..", "cmd", "mailfront"))
 	for _, m := range regexp.MustCompile(`-X main\.(\w+)=\$\{(\w+)\}`).FindAllStringSubmatch(line, -1) {
@@ -317,13 +242,13 @@ func packageStrings(t *testing.T, dir string) map[string]bool {
 // checkCopies checks the image's two files: the binary, and the ACME
 // storage directory owned by the image's user (distroless has no shell
 // to chown it later).
-func checkCopies(t *testing.T, final stage) {
+func checkCopies(t *testing.T, final dockerfile.Stage) {
 	t.Helper()
 	var binary, storage bool
-	for _, in := range final.find("COPY") {
-		f := strings.Fields(in.args)
-		if len(f) != 2 || !slices.Contains(in.flags, "--from=build") {
-			t.Errorf("Dockerfile:%d: COPY %s: want one file from the build stage", in.line, in.args)
+	for _, in := range final.Find("COPY") {
+		f := strings.Fields(in.Args)
+		if len(f) != 2 || !slices.Contains(in.Flags, "--from=build") {
+			t.Errorf("Dockerfile:%d: COPY %s: want one file from the build stage", in.Line, in.Args)
 			continue
 		}
 		switch f[1] {
@@ -331,8 +256,8 @@ func checkCopies(t *testing.T, final stage) {
 			binary = true
 		case imageStorage:
 			storage = true
-			if want := "--chown=" + strconv.Itoa(imageUID) + ":" + strconv.Itoa(imageGID); !slices.Contains(in.flags, want) {
-				t.Errorf("Dockerfile:%d: %s is copied without %s: mailfront could not write its ACME storage", in.line, imageStorage, want)
+			if want := "--chown=" + strconv.Itoa(imageUID) + ":" + strconv.Itoa(imageGID); !slices.Contains(in.Flags, want) {
+				t.Errorf("Dockerfile:%d: %s is copied without %s: mailfront could not write its ACME storage", in.Line, imageStorage, want)
 			}
 		}
 	}
@@ -343,11 +268,11 @@ func checkCopies(t *testing.T, final stage) {
 
 // checkLabels checks the OCI annotations the image carries
 // (opencontainers/image-spec, annotations.md).
-func checkLabels(t *testing.T, final stage) {
+func checkLabels(t *testing.T, final dockerfile.Stage) {
 	t.Helper()
 	labels := map[string]string{}
-	for _, in := range final.find("LABEL") {
-		for _, m := range labelRE.FindAllStringSubmatch(in.args, -1) {
+	for _, in := range final.Find("LABEL") {
+		for _, m := range labelRE.FindAllStringSubmatch(in.Args, -1) {
 			v, err := strconv.Unquote(m[2])
 			if err != nil {
 				v = m[2]
@@ -372,12 +297,12 @@ func checkLabels(t *testing.T, final stage) {
 		t.Error("Dockerfile: no org.opencontainers.image.description label")
 	}
 	args := map[string]bool{}
-	for _, in := range final.find("ARG") {
-		args[in.args] = true
+	for _, in := range final.Find("ARG") {
+		args[in.Args] = true
 	}
 	for _, a := range []string{"VERSION", "COMMIT", "BUILD_DATE"} {
 		if !args[a] {
-			t.Errorf("Dockerfile: the image stage does not declare ARG %s, so its label is empty", a)
+			t.Errorf("Dockerfile: the image dockerfile.Stage does not declare ARG %s, so its label is empty", a)
 		}
 	}
 }

@@ -63,6 +63,26 @@ type guardState struct {
 	} `json:"penalised"`
 }
 
+// checkAdmin checks /healthz answers 200 and /readyz does once the
+// certificate is in service and the backend reached.
+func checkAdmin(t *testing.T, admin string) {
+	t.Helper()
+	if code, body := adminGet(t, admin, "/healthz"); code != http.StatusOK {
+		t.Errorf("GET /healthz: got %d %s, want 200", code, body)
+	}
+	deadline := time.Now().Add(logTimeout)
+	for {
+		code, body := adminGet(t, admin, "/readyz")
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readyz: got %d %s, want 200", code, body)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
 // guardGet reads /guard.
 func guardGet(t *testing.T, addr string) guardState {
 	t.Helper()
@@ -88,21 +108,9 @@ func TestAdmin(t *testing.T) {
 	waitAdmin(t, mf, admin)
 	e := &env{dv: dv, mf: mf.front}
 
-	if code, body := adminGet(t, admin, "/healthz"); code != http.StatusOK {
-		t.Errorf("GET /healthz: got %d %s, want 200", code, body)
-	}
-	// Ready once both backends have been reached (probed at start).
-	deadline := time.Now().Add(logTimeout)
-	for {
-		code, body := adminGet(t, admin, "/readyz")
-		if code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /readyz: got %d %s, want 200 with Dovecot up", code, body)
-		}
-		time.Sleep(pollEvery)
-	}
+	// Alive, and ready once both backends have been reached (probed at
+	// start).
+	checkAdmin(t, admin)
 
 	// One good login per protocol, one plaintext refusal, then three
 	// failures at once (IMAPS, IMAP STARTTLS, POP3 STLS; three passwords,

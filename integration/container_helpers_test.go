@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"debug/buildinfo"
 	"debug/elf"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailfront/mailfront/internal/dockerfile"
 )
 
 // The container tests run mailfront the way its image does, without a
@@ -40,68 +41,17 @@ import (
 // user) and the network is the host's loopback, where the tests' Dovecot,
 // Pebble and clients are.
 
-// dfInstruction is one Dockerfile instruction (deploy/deploy_test.go
-// reads the file the same way).
-type dfInstruction struct {
-	line  int
-	cmd   string
-	flags []string
-	args  string
-}
-
-// dfStage is one FROM and what follows it.
-type dfStage struct {
-	from, name string
-	ins        []dfInstruction
-}
-
-// readDockerfile reads the repository's Dockerfile into stages: comments,
-// continuation lines and --flags; a heredoc fails the test.
-func readDockerfile(t *testing.T) []dfStage {
+// readDockerfile reads the repository's Dockerfile into stages
+// (internal/dockerfile: the reader deploy's tests use too).
+func readDockerfile(t *testing.T) []dockerfile.Stage {
 	t.Helper()
 	data, err := os.ReadFile(repoPath("Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stages []dfStage
-	var logical strings.Builder
-	start := 0
-	for i, raw := range strings.Split(string(data), "\n") {
-		line := strings.TrimSpace(raw)
-		if strings.HasPrefix(line, "#") || line == "" {
-			continue
-		}
-		if logical.Len() == 0 {
-			start = i + 1
-		}
-		if strings.HasSuffix(line, `\`) {
-			logical.WriteString(strings.TrimSuffix(line, `\`) + " ")
-			continue
-		}
-		logical.WriteString(line)
-		text := logical.String()
-		logical.Reset()
-		cmd, rest, _ := strings.Cut(text, " ")
-		in := dfInstruction{line: start, cmd: strings.ToUpper(cmd)}
-		rest = strings.TrimSpace(rest)
-		for strings.HasPrefix(rest, "--") {
-			flag, more, _ := strings.Cut(rest, " ")
-			in.flags = append(in.flags, flag)
-			rest = strings.TrimSpace(more)
-		}
-		in.args = rest
-		if strings.Contains(in.args, "<<") {
-			t.Fatalf("Dockerfile:%d: a heredoc, which this test does not run", in.line)
-		}
-		if in.cmd == "FROM" {
-			from, name, _ := strings.Cut(in.args, " AS ")
-			stages = append(stages, dfStage{from: strings.TrimSpace(from), name: strings.TrimSpace(name)})
-			continue
-		}
-		if len(stages) == 0 {
-			t.Fatalf("Dockerfile:%d: %s before FROM", in.line, in.cmd)
-		}
-		stages[len(stages)-1].ins = append(stages[len(stages)-1].ins, in)
+	stages, err := dockerfile.Parse(data)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return stages
 }
@@ -135,9 +85,9 @@ func buildImage(t *testing.T, dir string) *containerImage {
 	build, final := stages[0], stages[1]
 	// The build runs on this machine's Go: it must be the builder
 	// image's (golang:1.26-bookworm is the newest 1.26.x).
-	m := regexp.MustCompile(`^docker\.io/library/golang:(\d+\.\d+)-bookworm$`).FindStringSubmatch(build.from)
+	m := regexp.MustCompile(`^docker\.io/library/golang:(\d+\.\d+)-bookworm$`).FindStringSubmatch(build.From)
 	if m == nil || !strings.HasPrefix(runtime.Version(), "go"+m[1]+".") {
-		t.Fatalf("Dockerfile: builder %s; this test builds with %s, which must be that image's Go", build.from, runtime.Version())
+		t.Fatalf("Dockerfile: builder %s; this test builds with %s, which must be that image's Go", build.From, runtime.Version())
 	}
 	context := filepath.Join(dir, "context")
 	copyContext(t, repoPath(""), context)
@@ -270,7 +220,7 @@ func copyRegular(from, to string, mode fs.FileMode) error {
 // them) and the golang image's GOTOOLCHAIN=local. Cache mounts change
 // nothing a build produces, so they are left out; any other RUN flag
 // fails the test. It returns the stage's WORKDIR.
-func runBuildStage(t *testing.T, build dfStage, context, src string) string {
+func runBuildStage(t *testing.T, build dockerfile.Stage, context, src string) string {
 	t.Helper()
 	workdir := ""
 	env := []string{
@@ -283,17 +233,17 @@ func runBuildStage(t *testing.T, build dfStage, context, src string) string {
 		"GOMODCACHE=" + goEnv(t, "GOMODCACHE"),
 		"GOPROXY=" + goEnv(t, "GOPROXY"),
 	}
-	for _, in := range build.ins {
-		switch in.cmd {
+	for _, in := range build.Instructions {
+		switch in.Cmd {
 		case "WORKDIR":
-			workdir = in.args
+			workdir = in.Args
 			if err := os.MkdirAll(src, 0o755); err != nil {
 				t.Fatal(err)
 			}
 		case "COPY":
-			f := strings.Fields(in.args)
-			if len(in.flags) > 0 || workdir == "" || len(f) < 2 || (f[len(f)-1] != "." && f[len(f)-1] != "./") {
-				t.Fatalf("Dockerfile:%d: COPY %s: this test copies sources from the context into the WORKDIR only", in.line, in.args)
+			f := strings.Fields(in.Args)
+			if len(in.Flags) > 0 || workdir == "" || len(f) < 2 || (f[len(f)-1] != "." && f[len(f)-1] != "./") {
+				t.Fatalf("Dockerfile:%d: COPY %s: this test copies sources from the context into the WORKDIR only", in.Line, in.Args)
 			}
 			for _, s := range f[:len(f)-1] {
 				if s == "." {
@@ -302,29 +252,29 @@ func runBuildStage(t *testing.T, build dfStage, context, src string) string {
 				}
 				info, err := os.Stat(filepath.Join(context, s))
 				if err != nil {
-					t.Fatalf("Dockerfile:%d: COPY %s: %v (excluded by .dockerignore?)", in.line, s, err)
+					t.Fatalf("Dockerfile:%d: COPY %s: %v (excluded by .dockerignore?)", in.Line, s, err)
 				}
 				if err := copyRegular(filepath.Join(context, s), filepath.Join(src, s), info.Mode().Perm()); err != nil {
 					t.Fatal(err)
 				}
 			}
 		case "ARG":
-			env = append(env, in.args+"="+imageBuildArgs[in.args])
+			env = append(env, in.Args+"="+imageBuildArgs[in.Args])
 		case "RUN":
-			for _, f := range in.flags {
+			for _, f := range in.Flags {
 				if !strings.HasPrefix(f, "--mount=type=cache,") {
-					t.Fatalf("Dockerfile:%d: RUN %s: this test runs no RUN flag but cache mounts", in.line, f)
+					t.Fatalf("Dockerfile:%d: RUN %s: this test runs no RUN flag but cache mounts", in.Line, f)
 				}
 			}
-			cmd := exec.Command("/bin/sh", "-c", in.args)
+			cmd := exec.Command("/bin/sh", "-c", in.Args)
 			cmd.Dir, cmd.Env = src, env
 			start := time.Now()
 			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("Dockerfile:%d: RUN %s: %v\n%s", in.line, in.args, err, out)
+				t.Fatalf("Dockerfile:%d: RUN %s: %v\n%s", in.Line, in.Args, err, out)
 			}
-			t.Logf("Dockerfile:%d: RUN %s (%v)", in.line, strings.Join(strings.Fields(in.args), " "), time.Since(start).Round(time.Millisecond))
+			t.Logf("Dockerfile:%d: RUN %s (%v)", in.Line, strings.Join(strings.Fields(in.Args), " "), time.Since(start).Round(time.Millisecond))
 		default:
-			t.Fatalf("Dockerfile:%d: %s in the build stage, which this test does not run", in.line, in.cmd)
+			t.Fatalf("Dockerfile:%d: %s in the build stage, which this test does not run", in.Line, in.Cmd)
 		}
 	}
 	return workdir
@@ -376,21 +326,21 @@ var runtimeDevices = []string{"null", "zero", "urandom"}
 // its --chown), then USER, VOLUME, ENTRYPOINT and CMD as the run reads
 // them.
 // src is the build stage's WORKDIR on the host.
-func layImage(t *testing.T, img *containerImage, final, build dfStage, workdir, src string) {
+func layImage(t *testing.T, img *containerImage, final, build dockerfile.Stage, workdir, src string) {
 	t.Helper()
-	for _, in := range final.ins {
-		switch in.cmd {
+	for _, in := range final.Instructions {
+		switch in.Cmd {
 		case "COPY":
-			f := strings.Fields(in.args)
-			if !slices.Contains(in.flags, "--from="+build.name) || len(f) != 2 {
-				t.Fatalf("Dockerfile:%d: COPY %s: this test copies one path from the build stage", in.line, in.args)
+			f := strings.Fields(in.Args)
+			if !slices.Contains(in.Flags, "--from="+build.Name) || len(f) != 2 {
+				t.Fatalf("Dockerfile:%d: COPY %s: this test copies one path from the build stage", in.Line, in.Args)
 			}
 			rel, ok := strings.CutPrefix(f[0], workdir+"/")
 			if !ok {
-				t.Fatalf("Dockerfile:%d: COPY %s: not from the build stage's WORKDIR %s", in.line, f[0], workdir)
+				t.Fatalf("Dockerfile:%d: COPY %s: not from the build stage's WORKDIR %s", in.Line, f[0], workdir)
 			}
 			uid, gid := -1, -1
-			for _, fl := range in.flags {
+			for _, fl := range in.Flags {
 				if own, ok := strings.CutPrefix(fl, "--chown="); ok {
 					uid, gid = parseUser(t, in, own)
 				}
@@ -401,7 +351,7 @@ func layImage(t *testing.T, img *containerImage, final, build dfStage, workdir, 
 			}
 			copyOwnedTree(t, from, to, uid, gid)
 		case "USER":
-			img.uid, img.gid = parseUser(t, in, in.args)
+			img.uid, img.gid = parseUser(t, in, in.Args)
 		case "VOLUME":
 			img.volumes = dfExec(t, in)
 		case "ENTRYPOINT":
@@ -410,7 +360,7 @@ func layImage(t *testing.T, img *containerImage, final, build dfStage, workdir, 
 			img.cmd = dfExec(t, in)
 		case "ARG", "LABEL", "EXPOSE":
 		default:
-			t.Fatalf("Dockerfile:%d: %s in the image stage, which this test does not lay out", in.line, in.cmd)
+			t.Fatalf("Dockerfile:%d: %s in the image stage, which this test does not lay out", in.Line, in.Cmd)
 		}
 	}
 	if img.binary == "" || len(img.entrypoint) == 0 || img.uid == 0 {
@@ -418,22 +368,22 @@ func layImage(t *testing.T, img *containerImage, final, build dfStage, workdir, 
 	}
 }
 
-func parseUser(t *testing.T, in dfInstruction, s string) (int, int) {
+func parseUser(t *testing.T, in dockerfile.Instruction, s string) (int, int) {
 	t.Helper()
 	u, g, _ := strings.Cut(s, ":")
 	uid, err1 := strconv.Atoi(u)
 	gid, err2 := strconv.Atoi(g)
 	if err1 != nil || err2 != nil {
-		t.Fatalf("Dockerfile:%d: %q: want numeric uid:gid", in.line, s)
+		t.Fatalf("Dockerfile:%d: %q: want numeric uid:gid", in.Line, s)
 	}
 	return uid, gid
 }
 
-func dfExec(t *testing.T, in dfInstruction) []string {
+func dfExec(t *testing.T, in dockerfile.Instruction) []string {
 	t.Helper()
-	var v []string
-	if err := json.Unmarshal([]byte(in.args), &v); err != nil {
-		t.Fatalf("Dockerfile:%d: %s %s: want the exec form: %v", in.line, in.cmd, in.args, err)
+	v, err := in.Exec()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return v
 }

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -304,26 +303,6 @@ func checkLogin(t *testing.T, f *front) {
 	}
 	if reply, err := rc.imapLogin(testUser, testPassword); err != nil || !strings.HasPrefix(reply, "a1 OK") {
 		t.Errorf("IMAPS LOGIN through to Dovecot: got %q (%v), want a1 OK", reply, err)
-	}
-}
-
-// checkAdmin checks /healthz answers 200 and /readyz does once the
-// certificate is in service and the backend reached.
-func checkAdmin(t *testing.T, admin string) {
-	t.Helper()
-	if code, body := adminGet(t, admin, "/healthz"); code != http.StatusOK {
-		t.Errorf("GET /healthz: got %d %s, want 200", code, body)
-	}
-	deadline := time.Now().Add(logTimeout)
-	for {
-		code, body := adminGet(t, admin, "/readyz")
-		if code == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /readyz: got %d %s, want 200", code, body)
-		}
-		time.Sleep(pollEvery)
 	}
 }
 

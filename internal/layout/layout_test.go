@@ -39,6 +39,7 @@ var rules = map[string]struct {
 	"admin":               {[]string{"github.com/prometheus/client_golang"}, "the operator HTTP endpoint; imports no mailfront package; cmd composes what it serves"},
 	"internal/testpki":    {nil, "throwaway certificates for tests"},
 	"internal/logtest":    {nil, "records slog output for every package's tests, so the standard library only"},
+	"internal/dockerfile": {nil, "reads the repository's Dockerfile for deploy's and integration's tests, so the standard library only"},
 	"internal/gatetest":   {[]string{"proxy"}, "a scripted proxy.Gate for the protocol packages' tests"},
 	"internal/acmetest":   {[]string{"internal/testpki", "github.com/letsencrypt/pebble/v2"}, "a real ACME CA (Pebble) in-process for the ACME tests"},
 	"internal/dnstest":    {[]string{"github.com/miekg/dns"}, "an authoritative DNS server with TSIG-checked updates for the dns-01 tests"},
