@@ -320,19 +320,18 @@ func (s *Server) readProxyHeader(a *accepted) bool {
 		s.headerRefused(a, err)
 		return false
 	}
+	// A header naming the connection's own peer is the balancer
+	// speaking for itself, as HAProxy's version 1 health checks do.
+	a.balancer = h.Result() == HeaderLocal || h.Client == a.client
 	if s.Observer != nil {
-		result := h.Result()
-		if h.Client == a.client {
+		result := HeaderOK
+		if a.balancer {
 			result = HeaderLocal
 		}
 		s.Observer.ProxyHeader(l.Name, result)
 	}
-	// A header naming the connection's own peer is the balancer
-	// speaking for itself, as HAProxy's version 1 health checks do.
-	if h.Client.IsValid() && h.Client != a.client {
+	if !a.balancer {
 		a.via, a.client, a.addr, a.local = a.client, h.Client, h.Client.Addr(), h.Local
-	} else {
-		a.balancer = true
 	}
 	return true
 }

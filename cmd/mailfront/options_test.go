@@ -1,9 +1,11 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mailfront/mailfront/config"
+	"github.com/mailfront/mailfront/proxy"
 )
 
 // TestPlaintextRefusalNamesThePort: the refusal of a login before TLS
@@ -31,5 +33,31 @@ func TestPlaintextRefusalNamesThePort(t *testing.T) {
 	alone := &config.Config{Listeners: []config.Listener{{Protocol: "pop3", Address: ":110", TLS: "starttls", Backend: "127.0.0.1:1110"}}}
 	if got, want := newListener(alone, alone.Listeners[0], proxyLimits(alone)).PlaintextRefusal, "TLS required: use STLS"; got != want {
 		t.Errorf("without an implicit TLS listener: got %q, want %q", got, want)
+	}
+}
+
+// TestClientAddressNamesAgree: config validates client_address with its
+// own list of names (it imports no engine package) and the command
+// parses it with proxy's; the two lists must be the same, or a setting
+// could pass validate and then be read as auto.
+func TestClientAddressNamesAgree(t *testing.T) {
+	t.Parallel()
+	for _, name := range append(proxy.ClientAddressNames(), "") {
+		l := config.Listener{Name: "x", Protocol: "imap", Address: ":993", TLS: "implicit", Backend: "127.0.0.1:143", ClientAddress: name}
+		cfg := &config.Config{TLS: config.TLS{ACME: &config.ACME{Domains: []string{"mail.example.com"},
+			Challenges: config.Challenges{HTTP: &config.ChallengeListener{Address: ":80"}}}}, Listeners: []config.Listener{l}}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("client_address %q, a proxy name: config refuses it: %v", name, err)
+		}
+		if got, ok := proxy.ParseClientAddress(name); !ok || newBackend(config.Limits{}, l, nil).ClientAddress != got {
+			t.Errorf("client_address %q: the command reads %v", name, newBackend(config.Limits{}, l, nil).ClientAddress)
+		}
+	}
+	bad := config.Config{Listeners: []config.Listener{{Name: "x", Protocol: "imap", Address: ":993", TLS: "implicit", Backend: "127.0.0.1:143", ClientAddress: "proxy-v3"}}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "client_address") {
+		t.Errorf("client_address proxy-v3: config accepts it (%v)", err)
+	}
+	if _, ok := proxy.ParseClientAddress("proxy-v3"); ok {
+		t.Error("proxy accepts client_address proxy-v3")
 	}
 }

@@ -68,7 +68,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("start failed", "error", err)
 		return 1
 	}
-	tellManager(log, "STATUS=loading and obtaining certificates")
+	tellManager(log, "STATUS=waiting for certificates (the log says which)")
 	if stopped, ok := startStore(store, sig, log); !ok || stopped {
 		tellManager(log, "STOPPING=1")
 		f.stop(context.Background())
@@ -96,17 +96,15 @@ func tellManager(log *slog.Logger, state string) {
 
 // startStore obtains the ACME certificates before any listener opens,
 // which may take long when the CA is unreachable; SIGTERM or SIGINT ends
-// the wait (stopped) and SIGHUP reloads the files meanwhile. While it
-// waits, it asks systemd every half minute for more time to start
-// (EXTEND_TIMEOUT_USEC), so that a CA that is down at the first start does
-// not get the service killed. ok is false when it failed.
+// the wait (stopped) and SIGHUP reloads the files meanwhile. Under
+// systemd the unit's TimeoutStartSec bounds the wait: a start that cannot
+// get its certificates fails, visibly, and Restart= tries again (README,
+// "Running under systemd"). ok is false when it failed.
 func startStore(store *tlsconf.Store, sig <-chan os.Signal, log *slog.Logger) (stopped, ok bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- store.Start(ctx) }()
-	extend := time.NewTicker(30 * time.Second)
-	defer extend.Stop()
 	for {
 		select {
 		case err := <-done:
@@ -115,8 +113,6 @@ func startStore(store *tlsconf.Store, sig <-chan os.Signal, log *slog.Logger) (s
 				return false, false
 			}
 			return false, true
-		case <-extend.C:
-			tellManager(log, "EXTEND_TIMEOUT_USEC=90000000\nSTATUS=waiting for certificates (see the log)")
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				reloadStore(store, log)
