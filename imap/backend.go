@@ -56,7 +56,8 @@ func (b *backendConn) login(h *Handler, cr credentials, id []idField, peer *prox
 	mode := h.Backend.ClientAddress
 	tell := mode == proxy.ClientAddressID || mode == proxy.ClientAddressAuto && hasCap(pre, "ID")
 	if tell {
-		id = append(peerID(peer), id...)[:min(len(id)+peerIDFields, idMaxPairs)]
+		id = append(peerID(peer), id...)
+		id = id[:min(len(id), idMaxPairs)] // RFC 2971's 30 pairs
 	}
 	if len(id) > 0 && (tell || hasCap(pre, "ID")) {
 		r, _, err := b.command(idCommand(id))

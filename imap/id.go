@@ -24,9 +24,6 @@ var idReplayFields = []string{
 	"address", "date", "command", "arguments", "environment",
 }
 
-// peerIDFields is how many fields peerID returns.
-const peerIDFields = 5
-
 // peerID are the ID fields that tell a backend who the client is:
 // Dovecot's x-originating-ip and -port (the client), x-connected-ip and
 // -port (where it connected) and x-session-id (mailfront's name for the
