@@ -68,7 +68,7 @@ func readDockerfile(t *testing.T) []dockerfile.Stage {
 	}
 	stages, err := dockerfile.Parse(data)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Dockerfile: %v", err)
 	}
 	return stages
 }
@@ -79,7 +79,7 @@ func execForm(t *testing.T, in dockerfile.Instruction) []string {
 	t.Helper()
 	args, err := in.Exec()
 	if err != nil {
-		t.Error(err)
+		t.Errorf("Dockerfile: %v", err)
 	}
 	return args
 }

@@ -51,7 +51,7 @@ func readDockerfile(t *testing.T) []dockerfile.Stage {
 	}
 	stages, err := dockerfile.Parse(data)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Dockerfile: %v", err)
 	}
 	return stages
 }
@@ -383,7 +383,7 @@ func dfExec(t *testing.T, in dockerfile.Instruction) []string {
 	t.Helper()
 	v, err := in.Exec()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Dockerfile: %v", err)
 	}
 	return v
 }

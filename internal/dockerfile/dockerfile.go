@@ -46,7 +46,7 @@ func (s Stage) Find(cmd string) []Instruction {
 func (in Instruction) Exec() ([]string, error) {
 	var args []string
 	if err := json.Unmarshal([]byte(in.Args), &args); err != nil {
-		return nil, fmt.Errorf("Dockerfile:%d: %s %s: want the exec form, a JSON array (%v)", in.Line, in.Cmd, in.Args, err)
+		return nil, fmt.Errorf("line %d: %s %s: want the exec form, a JSON array (%v)", in.Line, in.Cmd, in.Args, err)
 	}
 	return args, nil
 }
@@ -63,7 +63,7 @@ func Parse(data []byte) ([]Stage, error) {
 		line := strings.TrimSpace(raw)
 		if strings.HasPrefix(line, "#") || line == "" {
 			if len(stages) == 0 && logical.Len() == 0 && directive.MatchString(line) {
-				return nil, fmt.Errorf("Dockerfile:%d: a parser directive (%s), which this reader does not read", i+1, line)
+				return nil, fmt.Errorf("line %d: a parser directive (%s), which this reader does not read", i+1, line)
 			}
 			continue
 		}
@@ -78,7 +78,7 @@ func Parse(data []byte) ([]Stage, error) {
 		in := parseInstruction(start, logical.String())
 		logical.Reset()
 		if strings.Contains(in.Args, "<<") {
-			return nil, fmt.Errorf("Dockerfile:%d: a heredoc, which this reader does not read", in.Line)
+			return nil, fmt.Errorf("line %d: a heredoc, which this reader does not read", in.Line)
 		}
 		if in.Cmd == "FROM" {
 			from, name, _ := strings.Cut(in.Args, " AS ")
@@ -86,7 +86,7 @@ func Parse(data []byte) ([]Stage, error) {
 			continue
 		}
 		if len(stages) == 0 {
-			return nil, fmt.Errorf("Dockerfile:%d: %s before the first FROM", in.Line, in.Cmd)
+			return nil, fmt.Errorf("line %d: %s before the first FROM", in.Line, in.Cmd)
 		}
 		s := &stages[len(stages)-1]
 		s.Instructions = append(s.Instructions, in)
