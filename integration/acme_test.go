@@ -114,7 +114,7 @@ func TestACME(t *testing.T) {
 			dir := t.TempDir()
 			nsMark, hookMark := ns.log.size(), hookLog.size()
 			start := time.Now()
-			mf := runMailfront(t, dv, dir, acmeYAML(pb, dir, tt.challenges, tt.domains...), acmeTimeout)
+			mf := runMailfront(t, dv.backends(), dir, acmeYAML(pb, dir, tt.challenges, tt.domains...), acmeTimeout)
 			t.Logf("mailfront listened %v after it started", time.Since(start).Round(time.Millisecond))
 			mf.caFile, mf.pool, mf.serverName = pb.rootFile, pb.rootPool, imapName
 
@@ -160,7 +160,7 @@ func TestACME(t *testing.T) {
 		dir := t.TempDir()
 		nsMark := ns.log.size()
 		wrong := strings.Replace(rfc2136, ns.secret, "c2VjcmV0IHRoYXQgbmFtZWQgZG9lcyBub3Qga25vdyE=", 1)
-		mf := launchMailfront(t, dv, dir, acmeYAML(pb, dir, wrong, imapName), false)
+		mf := launchMailfront(t, dv.backends(), dir, acmeYAML(pb, dir, wrong, imapName), false)
 		line := mf.log.wait(t, 0, regexp.MustCompile(`level=(ERROR|WARN) msg="certificate not obtained" name=`+regexp.QuoteMeta(imapName)+` .*BADSIG`), mf.exited)
 		t.Logf("mailfront logged: %s", line)
 		ns.log.wait(t, nsMark, regexpQuote("TSIG "+tsigKey+": tsig verify failure (BADSIG)"), ns.exited)

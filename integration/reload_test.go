@@ -52,7 +52,7 @@ func TestCertFileReload(t *testing.T) {
 	if err := os.WriteFile(caFile, ca1.CertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mf := runMailfront(t, dv, dir, certificatesYAML(local.cert, local.key, kube.cert, kube.key), logTimeout)
+	mf := runMailfront(t, dv.backends(), dir, certificatesYAML(local.cert, local.key, kube.cert, kube.key), logTimeout)
 	mf.caFile, mf.pool = caFile, ca1.Pool()
 	e := &env{dv: dv, mf: mf}
 	waitServed(t, mf, "localhost", first, ca1)

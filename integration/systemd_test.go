@@ -524,7 +524,7 @@ func notifiedFront(t *testing.T, dir string, spec notifiedSpec) (f *front, write
 		tlsYAML = spec.acmeYAML
 	}
 	return f, func() string {
-		conf := fmt.Sprintf(mailfrontConf, tlsYAML, f.imaps, f.imap, f.pop3s, f.pop3, spec.imapBackend, spec.pop3Backend) + spec.adminYAML
+		conf := f.config(tlsYAML, backends{imap: spec.imapBackend, pop3: spec.pop3Backend}) + spec.adminYAML
 		path := filepath.Join(dir, "mailfront.yaml")
 		writeFile(t, path, []byte(conf), 0o600)
 		return path
@@ -654,8 +654,7 @@ func TestSystemdService(t *testing.T) {
 	low := lowPorts(t, 4)
 	f.imaps, f.imap, f.pop3s, f.pop3 = low[0], low[1], low[2], low[3]
 	adminYAML, admin := adminSection(t)
-	conf := fmt.Sprintf(mailfrontConf, certificatesYAML("/run/mft/cert.pem", "/run/mft/key.pem"),
-		f.imaps, f.imap, f.pop3s, f.pop3, dv.imapAddr, dv.pop3Addr) + adminYAML
+	conf := f.config(certificatesYAML("/run/mft/cert.pem", "/run/mft/key.pem"), dv.backends()) + adminYAML
 	writeFile(t, filepath.Join(dir, "mailfront.yaml"), []byte(conf), 0o644)
 	writeFile(t, filepath.Join(dir, "mailfront.service"), unit, 0o644)
 
