@@ -236,12 +236,14 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) (discarded int, er
 	c.r.Discard(discarded)
 	c.r.Reset(nil)
 	var t *tls.Conn
+	var rc *recordConn
 	if c.relay.mode == RelayStandard {
 		t = tls.Server(c.raw, cfg)
 	} else {
-		t = tls.Server(newRecordConn(c.raw), cfg)
+		rc = newRecordConn(c.raw)
+		t = tls.Server(rc, cfg)
 	}
-	if err := c.handshake(ctx, t); err != nil {
+	if err := c.handshake(ctx, t, rc); err != nil {
 		return discarded, err
 	}
 	c.c, c.tls = t, t
@@ -252,8 +254,9 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) (discarded int, er
 // handshake runs t's handshake within the handshake limit. It bounds the
 // handshake with socket deadlines, and ctx ends it by moving them to the
 // past, rather than through HandshakeContext, which costs a goroutine, a
-// timer and two channels per connection.
-func (c *Conn) handshake(ctx context.Context, t *tls.Conn) error {
+// timer and two channels per connection. rc, when set, is t's recordConn:
+// it names the alert a client sent unencrypted.
+func (c *Conn) handshake(ctx context.Context, t *tls.Conn, rc *recordConn) error {
 	deadline := c.now().Add(c.limits.Handshake)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -274,6 +277,9 @@ func (c *Conn) handshake(ctx context.Context, t *tls.Conn) error {
 			case !c.now().Before(deadline):
 				err = context.DeadlineExceeded
 			}
+		}
+		if rc != nil {
+			err = rc.nameAlert(err)
 		}
 		return fmt.Errorf("tls handshake: %w", err)
 	}

@@ -242,6 +242,7 @@ func TestOutcomeOf(t *testing.T) {
 		{"line", &LimitError{Kind: LimitLine, Max: 1}, OutcomeLimit},
 		{"invalid", &LimitError{Kind: LimitInvalidCommands, Max: 1}, OutcomeProtocolError},
 		{"cross protocol", &CrossProtocolError{Protocol: "http"}, OutcomeProtocolError},
+		{"alert after the handshake", &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}, OutcomeTLSFailed},
 		{"something else", errors.New("unexpected"), OutcomeInternal},
 	}
 	for _, tt := range tests {

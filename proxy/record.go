@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -30,6 +32,13 @@ type recordConn struct {
 	hdr      [recordHeaderLen]byte // the current record's header, as delivered
 	hdrN     int                   // header bytes delivered
 	bodyLeft int                   // body bytes of the current record not yet delivered
+
+	// alert is the current record's body when it is an unencrypted
+	// alert (type 21, two bytes: level, description), alertN of it
+	// delivered; see plainAlert.
+	alert   [2]byte
+	alertN  int
+	inAlert bool
 
 	ahead *[]byte // read-ahead buffer from bufPool, nil when empty
 	r, w  int     // (*ahead)[r:w] is read but not yet delivered
@@ -62,11 +71,53 @@ func (c *recordConn) Read(p []byte) (int, error) {
 		c.hdrN += copy(c.hdr[c.hdrN:], p[:n])
 		if c.hdrN == recordHeaderLen {
 			c.bodyLeft = int(binary.BigEndian.Uint16(c.hdr[3:5]))
+			c.inAlert, c.alertN = c.hdr[0] == recordTypeAlert && c.bodyLeft == 2, 0
 		}
 	} else {
+		if c.inAlert {
+			c.alertN += copy(c.alert[c.alertN:], p[:n])
+		}
 		c.bodyLeft -= n
 	}
 	return n, err
+}
+
+// recordTypeAlert is a TLS alert record's content type (RFC 8446 section 5.1).
+const recordTypeAlert = 21
+
+// plainAlert returns the description of the unencrypted alert the peer
+// sent last, when the record just delivered is one. Under TLS 1.3 every
+// record after the ServerHello is encrypted, but OpenSSL (curl,
+// fetchmail, python, mbsync) sends the alert that refuses the server's
+// certificate unencrypted; crypto/tls then fails to decrypt it and says
+// only "bad record MAC".
+func (c *recordConn) plainAlert() (uint8, bool) {
+	if !c.inAlert || c.alertN != len(c.alert) || c.bodyLeft != 0 {
+		return 0, false
+	}
+	return c.alert[1], true
+}
+
+// ClientAlertError is a handshake the client ended with an alert that
+// crypto/tls could not read: the alert's name is what happened (the
+// client refused the certificate: "unknown certificate authority",
+// "bad certificate"...).
+type ClientAlertError struct {
+	Alert tls.AlertError
+}
+
+// Error reads like crypto/tls's own "remote error: tls: bad certificate".
+func (e *ClientAlertError) Error() string {
+	return "remote error: " + e.Alert.Error() + " (the client's alert, sent unencrypted)"
+}
+
+// nameAlert replaces a handshake's "bad record MAC" with the unencrypted
+// alert the client sent, when it sent one.
+func (c *recordConn) nameAlert(err error) error {
+	if a, ok := c.plainAlert(); ok && err != nil && strings.Contains(err.Error(), "bad record MAC") {
+		return &ClientAlertError{Alert: tls.AlertError(a)}
+	}
+	return err
 }
 
 func (c *recordConn) read(p []byte) (int, error) {

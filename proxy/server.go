@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -571,6 +572,10 @@ func outcomeOf(err error) Outcome {
 		return OutcomeProtocolError
 	case clientGone(err):
 		return OutcomeClientClosed
+	case strings.Contains(err.Error(), "remote error: tls: "):
+		// The client's alert after the handshake: one that checks the
+		// certificate late, refusing it ("bad certificate").
+		return OutcomeTLSFailed
 	}
 	return OutcomeInternal
 }
