@@ -80,21 +80,25 @@ func (b *backendConn) login(h *Handler, cr credentials, id []idField, peer *prox
 	return afterLogin(post), nil
 }
 
-// preLoginCaps is the backend's capability list before login: from its
-// greeting, else as learnt recently, else asked for on this connection.
-// Lists the backend sent are remembered for the next sessions.
+// preLoginCaps is the backend's capability list before login, for this
+// login's choices (LOGIN or AUTHENTICATE PLAIN, ID): the greeting's list
+// when it has one, else as learnt recently, else asked for on this
+// connection. Only an answer to CAPABILITY is remembered for the next
+// sessions and for what clients are offered: a greeting's list may be a
+// short one (Cyrus's names what logging in needs, its CAPABILITY about 60
+// more), and must never replace the fuller one. The probe (Handler.Watch)
+// keeps that fresh for a backend whose greetings have lists.
 func (b *backendConn) preLoginCaps(h *Handler) ([]string, error) {
-	caps, err := b.greeting()
+	greeting, err := b.greeting()
+	if err != nil || greeting != nil {
+		return greeting, err
+	}
+	if known, fresh := h.Caps.Fresh(); fresh {
+		return known, nil
+	}
+	caps, err := b.capability()
 	if err != nil {
 		return nil, err
-	}
-	if caps == nil {
-		if known, fresh := h.Caps.Fresh(); fresh {
-			return known, nil
-		}
-		if caps, err = b.capability(); err != nil {
-			return nil, err
-		}
 	}
 	if caps != nil {
 		h.Caps.Put(caps)

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -83,6 +84,7 @@ func TestCapabilitiesEndToEnd(t *testing.T) {
 	t.Parallel()
 	fb := startFake(t, func(fb *fakeBackend) {
 		fb.greeting = "* OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE STARTTLS AUTH=PLAIN ID] fake"
+		fb.preCaps = "IMAP4rev1 LITERAL+ IDLE STARTTLS AUTH=PLAIN ID"
 	})
 	var clock atomic.Int64
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
@@ -117,10 +119,9 @@ func TestCapabilitiesEndToEnd(t *testing.T) {
 		}
 	}
 	t.Run("backend caps absent", func(t *testing.T) { check(t, plainBase, tlsBase) })
-	w := e.implicitReady(t)
-	w.send("l LOGIN alice " + quote(testPassword) + "\r\n")
-	w.expect("l OK [CAPABILITY IMAP4rev1 ID IDLE LITERAL+ UIDPLUS] ")
-	w.relayed()
+	if err := e.handler.Probe(context.Background()); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
 	t.Run("backend caps present", func(t *testing.T) { check(t, plainFull, tlsFull) })
 	fb.ln.Close()
 	clock.Add(int64(proxy.DefaultCapabilityTTL + time.Second))

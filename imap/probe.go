@@ -6,16 +6,23 @@ import (
 	"github.com/mailfront/mailfront/proxy"
 )
 
-// ask reads the greeting, asks CAPABILITY when the greeting carries no
-// list, and logs out without logging in.
+// ask reads the greeting, asks CAPABILITY and logs out without logging
+// in. It asks even when the greeting carries a list: a greeting's list may
+// be short (Cyrus's names only what logging in needs; its CAPABILITY about
+// 60 more), and only a backend that answers CAPABILITY without one is
+// taken at its greeting's word.
 func ask(c *proxy.Conn) ([]string, error) {
 	b := &backendConn{c: c}
-	caps, err := b.greeting()
-	if err == nil && caps == nil {
-		caps, err = b.capability()
-	}
+	greeting, err := b.greeting()
 	if err != nil {
 		return nil, err
+	}
+	caps, err := b.capability()
+	if err != nil {
+		return nil, err
+	}
+	if caps == nil {
+		caps = greeting
 	}
 	// Polite, but not waited for: the answer changes nothing.
 	c.WriteString(b.tag() + " LOGOUT\r\n")

@@ -15,15 +15,21 @@ import (
 // backend that is down changes nothing.
 func TestProbe(t *testing.T) {
 	t.Parallel()
+	const full = "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID LITERAL- IDLE] mailfront ready"
 	tests := []struct {
-		name, greeting, wantSent string
+		name, greeting, preCaps, after string
 	}{
-		{"greeting with capabilities", "* OK [CAPABILITY IMAP4rev1 IDLE LITERAL+ ID] fake ready", "mf1 LOGOUT\r\n"},
-		{"greeting without capabilities", "* OK fake ready", "mf1 CAPABILITY\r\nmf2 LOGOUT\r\n"},
+		{"greeting with capabilities", "* OK [CAPABILITY IMAP4rev1 IDLE LITERAL+ ID] fake ready", "IMAP4rev1 IDLE LITERAL+ ID", full},
+		{"greeting without capabilities", "* OK fake ready", "IMAP4rev1 IDLE LITERAL+ ID", full},
+		// Cyrus: the greeting names what logging in needs, CAPABILITY
+		// the rest; clients are offered the rest.
+		{"short greeting list", "* OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE AUTH=PLAIN AUTH=LOGIN SASL-IR] cyrus ready",
+			"IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS CONDSTORE MOVE AUTH=PLAIN AUTH=LOGIN SASL-IR",
+			"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID LITERAL- ENABLE IDLE NAMESPACE UIDPLUS CONDSTORE MOVE] mailfront ready"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fb := startFake(t, func(fb *fakeBackend) { fb.greeting = tt.greeting })
+			fb := startFake(t, func(fb *fakeBackend) { fb.greeting, fb.preCaps = tt.greeting, tt.preCaps })
 			e := startProxy(t, proxyConfig{Backend: fb.addr()})
 			const before = "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID] mailfront ready"
 			if got := e.implicitGreeting(t); got != before {
@@ -33,12 +39,21 @@ func TestProbe(t *testing.T) {
 				t.Fatalf("probe: %v", err)
 			}
 			fb.ended(0)
-			if got := fb.received(0); got != tt.wantSent {
-				t.Errorf("backend received %q, want %q", got, tt.wantSent)
+			// CAPABILITY always, even after a greeting with a list.
+			if got, want := fb.received(0), "mf1 CAPABILITY\r\nmf2 LOGOUT\r\n"; got != want {
+				t.Errorf("backend received %q, want %q", got, want)
 			}
-			const after = "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID LITERAL- IDLE] mailfront ready"
-			if got := e.implicitGreeting(t); got != after {
-				t.Errorf("greeting after the probe: got %q, want %q", got, after)
+			if got := e.implicitGreeting(t); got != tt.after {
+				t.Errorf("greeting after the probe: got %q, want %q", got, tt.after)
+			}
+			// A login whose greeting has a (short) list uses it, and
+			// the fuller list stays what clients are offered.
+			w := e.implicitReady(t)
+			w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
+			w.expect("a OK ")
+			w.relayed()
+			if got := e.implicitGreeting(t); got != tt.after {
+				t.Errorf("greeting after a login: got %q, want %q", got, tt.after)
 			}
 		})
 	}
