@@ -88,6 +88,22 @@ type Listener struct {
 	// (empty), id, proxy-v2, proxy-v1, loopback or none (see
 	// proxy.ClientAddress).
 	ClientAddress string `yaml:"client_address"`
+	// Capabilities edits what the backend is taken to support, for a
+	// backend that does not say (a POP3 server without CAPA) or says
+	// more than it should; absent: what the backend advertises.
+	Capabilities *Capabilities `yaml:"capabilities"`
+}
+
+// Capabilities is a listener's edit of its backend's capabilities.
+type Capabilities struct {
+	// Add are names to take as advertised: IMAP capabilities (IDLE,
+	// UIDPLUS...), or POP3's TOP, UIDL, PIPELINING, "EXPIRE n",
+	// "LOGIN-DELAY n" (offered to clients) and USER, "SASL PLAIN" (how
+	// mailfront logs in).
+	Add []string `yaml:"add"`
+	// Remove are names to take as not advertised, even when the backend
+	// lists them.
+	Remove []string `yaml:"remove"`
 }
 
 // ProxyProtocol is a listener's PROXY protocol setting.

@@ -175,6 +175,24 @@ access: {allow: 10.0.0.0/8}
 			`listeners[1].client_address: loopback needs a backend on this host at an address in 127.0.0.0/8 (such as 127.0.0.1:143), not "192.0.2.5:143"`,
 			`listeners[2].client_address: loopback needs a backend on this host`,
 		}},
+		{"capabilities", tls + `listeners:
+  - {protocol: imap, address: ":993", tls: implicit, backend: "127.0.0.1:143",
+     capabilities: {add: [IDLE, STARTTLS, "AUTH=PLAIN", "two words"], remove: [IDLE, id]}}
+  - {protocol: pop3, address: ":995", tls: implicit, backend: "127.0.0.1:110",
+     capabilities: {add: [TOP, UIDL, STLS, XCLIENT, EXPIRE, "SASL GSSAPI", "TOP 5"], remove: [PIPELINING, "EXPIRE 30"]}}
+`, []string{
+			`listeners[0].capabilities.add[1]: STARTTLS is mailfront's own to offer or withhold`,
+			`listeners[0].capabilities.add[2]: AUTH=PLAIN is mailfront's own`,
+			`listeners[0].capabilities.add[3]: "two words" is not an IMAP capability name`,
+			`listeners[0].capabilities.remove[0]: "IDLE" is both added and removed: keep it in one list`,
+			`listeners[0].capabilities.remove[1]: id is mailfront's own`,
+			`listeners[1].capabilities.add[2]: "STLS" is not one mailfront can offer for a POP3 backend`,
+			`listeners[1].capabilities.add[3]: XCLIENT can only be removed`,
+			`listeners[1].capabilities.add[4]: "EXPIRE": EXPIRE takes one argument`,
+			`listeners[1].capabilities.add[5]: "SASL GSSAPI": the SASL mechanism mailfront logs in with is PLAIN`,
+			`listeners[1].capabilities.add[6]: "TOP 5": write TOP alone`,
+			`listeners[1].capabilities.remove[1]: "EXPIRE 30": write EXPIRE alone`,
+		}},
 		{"two documents", tls + oneListener + "---\nlog: {}\n", []string{"a second YAML document (after ---): the configuration is one document"}},
 		{"lines on validation problems", tls + "listeners:\n  - {protocol: smtp, address: \":993\", tls: implicit, backend: \"127.0.0.1:143\"}\n",
 			[]string{`listeners[0].protocol: "smtp" is not imap or pop3 (line 5)`}},

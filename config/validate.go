@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +108,7 @@ func (c *Config) validateListeners(p *problems) {
 			p.add(path+".backend", "%v", err)
 		}
 		c.validateClientIdentity(p, path, l)
+		validateCapabilities(p, path+".capabilities", l)
 		if l.MaxConnections < 0 {
 			p.add(path+".max_connections", "must not be negative: 0 (or leaving it out) means no cap of its own")
 		}
@@ -142,6 +144,96 @@ func (c *Config) validateClientIdentity(p *problems, path string, l Listener) {
 	default:
 		p.add(path+".client_address", "%q is not one of auto, id, proxy-v2, proxy-v1, loopback or none", l.ClientAddress)
 	}
+}
+
+// IMAPOwnedCapabilities are the IMAP capabilities mailfront offers or
+// withholds itself, whatever the backend says (imap's mailfrontOwned, and
+// every AUTH=): a listener's capabilities key cannot name them.
+var IMAPOwnedCapabilities = []string{
+	"IMAP4REV1", "IMAP4REV2", "STARTTLS", "LOGINDISABLED", "SASL-IR", "ID",
+	"LITERAL+", "LITERAL-", "LOGIN-REFERRALS", "UNAUTHENTICATE",
+}
+
+// POP3Capabilities are the POP3 capabilities a listener's capabilities key
+// may name, with whether they take an argument: the ones mailfront offers
+// after login as the backend has them, how it logs in (USER, SASL PLAIN)
+// and XCLIENT (remove only: whether it tells the backend the client's
+// address).
+var POP3Capabilities = map[string]bool{
+	"TOP": false, "UIDL": false, "PIPELINING": false, "EXPIRE": true, "LOGIN-DELAY": true,
+	"USER": false, "SASL": true, "XCLIENT": false,
+}
+
+// validateCapabilities checks a listener's capabilities key.
+func validateCapabilities(p *problems, path string, l Listener) {
+	if l.Capabilities == nil {
+		return
+	}
+	seen := map[string]string{}
+	for _, side := range []struct {
+		key   string
+		names []string
+	}{{"add", l.Capabilities.Add}, {"remove", l.Capabilities.Remove}} {
+		for i, name := range side.names {
+			at := fmt.Sprintf("%s.%s[%d]", path, side.key, i)
+			var problem string
+			if l.Protocol == "pop3" {
+				problem = pop3CapabilityProblem(name, side.key == "add")
+			} else {
+				problem = imapCapabilityProblem(name)
+			}
+			if problem != "" {
+				p.add(at, "%s", problem)
+				continue
+			}
+			key := strings.ToUpper(strings.Fields(name)[0])
+			if other, ok := seen[key]; ok && other != side.key {
+				p.add(at, "%q is both added and removed: keep it in one list", name)
+			}
+			seen[key] = side.key
+		}
+	}
+}
+
+func imapCapabilityProblem(name string) string {
+	switch u := strings.ToUpper(name); {
+	case name == "" || strings.ContainsAny(name, " \t(){%*\"\\]") || strings.ContainsFunc(name, func(r rune) bool { return r < 0x21 || r > 0x7e }):
+		return fmt.Sprintf("%q is not an IMAP capability name (one word of printable ASCII, such as IDLE or UIDPLUS)", name)
+	case strings.HasPrefix(u, "AUTH=") || slices.Contains(IMAPOwnedCapabilities, u):
+		return fmt.Sprintf("%s is mailfront's own to offer or withhold (it speaks the dialogue before login itself): "+
+			"only the backend's other capabilities can be added or removed", name)
+	}
+	return ""
+}
+
+func pop3CapabilityProblem(name string, add bool) string {
+	f := strings.Fields(name)
+	if len(f) == 0 {
+		return "an empty name: write TOP, UIDL, PIPELINING, EXPIRE n, LOGIN-DELAY n, USER or SASL PLAIN"
+	}
+	kw := strings.ToUpper(f[0])
+	takesArg, known := POP3Capabilities[kw]
+	switch {
+	case !known:
+		return fmt.Sprintf("%q is not one mailfront can offer for a POP3 backend: write TOP, UIDL, PIPELINING, EXPIRE n, LOGIN-DELAY n "+
+			"(what clients are offered after login), USER or SASL PLAIN (how mailfront logs in), or XCLIENT (remove only)", name)
+	case add && kw == "XCLIENT":
+		return "XCLIENT can only be removed: mailfront tells the backend the client's address when the backend offers it (see client_address)"
+	case add && kw == "SASL" && (len(f) != 2 || !strings.EqualFold(f[1], "PLAIN")):
+		return fmt.Sprintf("%q: the SASL mechanism mailfront logs in with is PLAIN: write SASL PLAIN", name)
+	case add && kw != "SASL" && takesArg && len(f) != 2:
+		return fmt.Sprintf("%q: %s takes one argument, as the backend would list it (%s 30, or %s NEVER)", name, kw, kw, kw)
+	case add && !takesArg && len(f) != 1, !add && len(f) > 1 && kw != "SASL":
+		return fmt.Sprintf("%q: write %s alone", name, kw)
+	}
+	for _, a := range f[1:] {
+		if len(a) > 40 || strings.ContainsFunc(a, func(r rune) bool {
+			return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '/')
+		}) {
+			return fmt.Sprintf("%q: an argument is letters, digits, '-' and '/' only", name)
+		}
+	}
+	return ""
 }
 
 func checkHostPort(addr string, listen bool) error {

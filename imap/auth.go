@@ -126,13 +126,16 @@ func loggedIn(tag string, caps []string) string {
 	return tag + " OK [CAPABILITY " + strings.Join(caps, " ") + "] Logged in\r\n"
 }
 
-// loginResult is the guard's view of a backend login's outcome.
+// loginResult is the guard's view of a backend login's outcome: a
+// refusal says what it is (backendRefusal.result); anything else,
+// a BYE during the login included, is backend trouble.
 func loginResult(err error) proxy.LoginResult {
+	var br *backendRefusal
 	switch {
 	case err == nil:
 		return proxy.LoginOK
-	case errors.Is(err, errLoginRefused):
-		return proxy.LoginFailed
+	case errors.As(err, &br):
+		return br.result()
 	}
 	return proxy.LoginBackendError
 }

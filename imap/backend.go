@@ -4,16 +4,70 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/mailfront/mailfront/proxy"
 )
 
-// errLoginRefused means the backend refused the credentials. Every other
-// error from a backend login means the backend is unavailable.
-var errLoginRefused = errors.New("imap: backend refused the login")
+// backendRefusal is the backend's tagged NO or BAD to mailfront's LOGIN
+// or AUTHENTICATE: a wrong password, or backend trouble when its response
+// code says so (result). Every other error from a backend login means the
+// backend is unavailable.
+type backendRefusal struct {
+	status string // NO or BAD
+	code   string // the response code's atom, upper-cased ("AUTHENTICATIONFAILED"); "" for none
+}
+
+func (e *backendRefusal) Error() string {
+	if e.code == "" {
+		return "imap: backend refused the login: " + e.status
+	}
+	s := "imap: backend refused the login: " + e.status + " [" + e.code + "]"
+	if hint := refusalHints[e.code]; hint != "" {
+		s += ": " + hint
+	}
+	return s
+}
+
+// LoginDetail implements proxy.LoginDetail: the response code, if any.
+func (e *backendRefusal) LoginDetail() []any {
+	if e.code == "" {
+		return nil
+	}
+	return []any{"code", e.code}
+}
+
+// result is what the refusal says about the password. A NO without a code,
+// or with AUTHENTICATIONFAILED, AUTHORIZATIONFAILED or a code mailfront
+// does not know, is a wrong password: a refusal with no signal must
+// count, or the guard would be blind (ARCHITECTURE.md, "Backend trouble or
+// a wrong password"). RFC 5530's codes for trouble that is not the
+// password's are backend trouble; INUSE and LIMIT are a busy mailbox,
+// which a right password gets too. A BAD means the backend did not
+// understand mailfront's command: the password was never checked.
+func (e *backendRefusal) result() proxy.LoginResult {
+	switch {
+	case e.status == "BAD":
+		return proxy.LoginBackendError
+	case e.code == "INUSE", e.code == "LIMIT":
+		return proxy.LoginBusy
+	case refusalHints[e.code] != "":
+		return proxy.LoginBackendError
+	}
+	return proxy.LoginFailed
+}
+
+// refusalHints are the response codes (RFC 5530) that refuse a login for
+// a reason other than the password, with what they mean for the operator.
+var refusalHints = map[string]string{
+	"UNAVAILABLE":     "the backend (or a service it needs) is unavailable",
+	"SERVERBUG":       "the backend failed",
+	"CONTACTADMIN":    "the backend refuses this user until an administrator acts",
+	"EXPIRED":         "the user's password or account has expired",
+	"PRIVACYREQUIRED": "the backend refuses logins without TLS: let it take them from mailfront (Dovecot: login_trusted_networks; Cyrus: allowplaintext: yes)",
+}
 
 // backendConn is mailfront's side of the login dialogue with the backend.
 // Every command in it is built by mailfront with its own tags (mf1, mf2...);
@@ -77,7 +131,7 @@ func (b *backendConn) login(h *Handler, cr credentials, id []idField, peer *prox
 			return nil, err
 		}
 	}
-	return afterLogin(post), nil
+	return afterLogin(edit(post, h.Edit)), nil
 }
 
 // preLoginCaps is the backend's capability list before login, for this
@@ -100,9 +154,7 @@ func (b *backendConn) preLoginCaps(h *Handler) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if caps != nil {
-		h.Caps.Put(caps)
-	}
+	h.Caps.Put(h.learnt(caps))
 	return caps, nil
 }
 
@@ -156,7 +208,8 @@ func (b *backendConn) authenticate(cr credentials, pre []string) ([]string, erro
 	case "OK":
 		return caps, nil
 	case "NO", "BAD":
-		return nil, fmt.Errorf("%w: %s", errLoginRefused, r.status)
+		code, _, _ := strings.Cut(r.code, " ")
+		return nil, &backendRefusal{status: r.status, code: strings.ToUpper(code)}
 	}
 	return nil, fmt.Errorf("backend login: %w: got %q", errBackendProtocol, r.status)
 }

@@ -317,3 +317,47 @@ func TestLoopbackSourceLogged(t *testing.T) {
 	w2.expect("b NO ")
 	e.logs.Wait(1, `msg="login failed"`, "backend_source=127.")
 }
+
+// TestBackendRefusalKinds: what the backend says when it refuses a login
+// decides whether it counts as a wrong password. RFC 5530's codes for
+// trouble that is not the password's, a BAD (the password was never
+// checked) and a BYE during the login are backend trouble: never a
+// "login failed" line fail2ban counts; INUSE is a busy mailbox; a NO with
+// no code, or a code that says nothing about trouble, is a wrong password
+// (ARCHITECTURE.md, "Backend trouble or a wrong password").
+func TestBackendRefusalKinds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		refusal, reply, log string
+	}{
+		{"%s NO [UNAVAILABLE] authentication service down", "a NO [UNAVAILABLE] Backend unavailable", `msg="backend unavailable"`},
+		{"%s NO [SERVERBUG] internal error", "a NO [UNAVAILABLE] Backend unavailable", `msg="backend unavailable"`},
+		{"%s NO [PRIVACYREQUIRED] plaintext login disallowed", "a NO [UNAVAILABLE] Backend unavailable", "allowplaintext"},
+		{"%s NO [EXPIRED] password expired", "a NO [EXPIRED] The backend says your password or account has expired", `msg="backend unavailable"`},
+		{"%s NO [CONTACTADMIN] account locked", "a NO [CONTACTADMIN] The backend refuses this login: contact your administrator", `msg="backend unavailable"`},
+		{"%s BAD invalid characters in argument", "a NO [UNAVAILABLE] Backend unavailable", `msg="backend unavailable"`},
+		// Courier's imapd when its authdaemon is down.
+		{"* BYE Temporary problem, please try again later", "a NO [UNAVAILABLE] Backend unavailable", `msg="backend unavailable"`},
+		{"%s NO [INUSE] mailbox locked", "a NO [INUSE] Mailbox in use; try again later", `msg="mailbox busy"`},
+		{"%s NO Login failed.", "a NO [AUTHENTICATIONFAILED] Authentication failed.", `msg="login failed"`},
+		{"%s NO [AUTHENTICATIONFAILED] Authentication failed.", "a NO [AUTHENTICATIONFAILED] Authentication failed.", `msg="login failed"`},
+		{"%s NO [ALERT] your password is wrong", "a NO [AUTHENTICATIONFAILED] Authentication failed.", `msg="login failed"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.refusal, func(t *testing.T) {
+			t.Parallel()
+			fb := startFake(t, func(fb *fakeBackend) { fb.refusal = tt.refusal })
+			e := startProxy(t, proxyConfig{Backend: fb.addr()})
+			w := e.implicitReady(t)
+			w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
+			if got := w.line(); got != tt.reply {
+				t.Errorf("client got %q, want %q", got, tt.reply)
+			}
+			e.logs.WaitFor(t, 1, tt.log)
+			failed := e.logs.Count(`msg="login failed"`)
+			if want := strings.Contains(tt.log, "login failed"); (failed > 0) != want {
+				t.Errorf("%d login failed lines, want %v:\n%s", failed, want, e.logs)
+			}
+		})
+	}
+}

@@ -3,13 +3,17 @@ package imap
 import (
 	"slices"
 	"strings"
+
+	"github.com/mailfront/mailfront/proxy"
 )
 
-// mailfrontOwned are capabilities mailfront implements itself before login,
+// OwnedCapabilities are capabilities mailfront implements itself before login,
 // or that must not reach the client because they describe the backend's own
 // pre-login dialogue (RFC 2221 LOGIN-REFERRALS) or would let a client leave
 // the logged-in state behind mailfront's back (RFC 8437 UNAUTHENTICATE).
-var mailfrontOwned = []string{
+// Every AUTH= is mailfront's too. A listener's capabilities key cannot
+// name them (config.IMAPOwnedCapabilities is the same list).
+var OwnedCapabilities = []string{
 	"IMAP4REV1", "IMAP4REV2", "STARTTLS", "LOGINDISABLED", "SASL-IR", "ID",
 	"LITERAL+", "LITERAL-", "LOGIN-REFERRALS", "UNAUTHENTICATE",
 }
@@ -60,9 +64,25 @@ func afterLogin(backend []string) []string {
 	return caps
 }
 
+// edit is caps with the operator's edit applied: names to remove go
+// (any case), names to add are appended when missing. config checks that
+// neither names a capability mailfront owns (ownedCap).
+func edit(caps []string, e proxy.CapabilityEdit) []string {
+	if len(e.Add) == 0 && len(e.Remove) == 0 {
+		return caps
+	}
+	out := slices.DeleteFunc(slices.Clone(caps), func(c string) bool { return hasCap(e.Remove, c) })
+	for _, a := range e.Add {
+		if !hasCap(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func ownedCap(c string) bool {
 	u := strings.ToUpper(c)
-	return strings.HasPrefix(u, "AUTH=") || slices.Contains(mailfrontOwned, u)
+	return strings.HasPrefix(u, "AUTH=") || slices.Contains(OwnedCapabilities, u)
 }
 
 func hasCap(caps []string, c string) bool {

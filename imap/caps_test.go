@@ -134,3 +134,28 @@ func TestCapabilitiesEndToEnd(t *testing.T) {
 		w.expect("l NO [UNAVAILABLE] ")
 	})
 }
+
+// TestCapabilityEdit: a listener's capabilities key adds to and removes
+// from what clients are offered, before login (greeting, CAPABILITY) and
+// in the login's OK.
+func TestCapabilityEdit(t *testing.T) {
+	t.Parallel()
+	fb := startFake(t, func(fb *fakeBackend) {
+		fb.preCaps = "IMAP4rev1 IDLE UIDPLUS"
+		fb.postCaps = "IMAP4rev1 IDLE UIDPLUS MOVE"
+	})
+	e := startProxy(t, proxyConfig{Backend: fb.addr(), Options: Options{
+		Capabilities: proxy.CapabilityEdit{Add: []string{"NAMESPACE"}, Remove: []string{"uidplus"}},
+	}})
+	if err := e.handler.Probe(context.Background()); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	const want = "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR ID IDLE NAMESPACE] mailfront ready"
+	if got := e.implicitGreeting(t); got != want {
+		t.Errorf("greeting: got %q, want %q", got, want)
+	}
+	w := e.implicitReady(t)
+	w.send("a LOGIN alice " + quote(testPassword) + "\r\n")
+	w.expect("a OK [CAPABILITY IMAP4rev1 IDLE MOVE NAMESPACE] Logged in")
+	w.relayed()
+}

@@ -24,6 +24,10 @@ type fakeBackend struct {
 	preCaps  string // answer to CAPABILITY before login
 	postCaps string // in the LOGIN reply's response code; "" for none
 	users    map[string]string
+	// refusal, when set, answers every login instead of checking it
+	// (%s: the command's tag); a line that starts with "* BYE" also
+	// ends the connection.
+	refusal string
 
 	mu       sync.Mutex
 	sessions []*fakeSession
@@ -215,6 +219,17 @@ func (fb *fakeBackend) authPlain(c net.Conn, r *bufio.Reader, fs *fakeSession, t
 }
 
 func (fb *fakeBackend) loginReply(c net.Conn, fs *fakeSession, tag, user, pass string) {
+	if fb.refusal != "" {
+		line := fb.refusal
+		if strings.Contains(line, "%s") {
+			line = fmt.Sprintf(line, tag)
+		}
+		fmt.Fprintf(c, "%s\r\n", line)
+		if strings.HasPrefix(line, "* BYE") {
+			c.Close()
+		}
+		return
+	}
 	want, ok := fb.users[user]
 	if !ok || want != pass {
 		fmt.Fprintf(c, "%s NO [AUTHENTICATIONFAILED] fake-imapd says: wrong password for %s\r\n", tag, user)

@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mailfront/mailfront/proxy"
@@ -39,7 +40,28 @@ type Handler struct {
 
 // New returns a Handler with opts, defaults applied.
 func New(opts Options) *Handler {
-	return &Handler{proxy.NewFront(opts, IdleTimeout, ask)}
+	h := &Handler{}
+	h.Front = proxy.NewFront(opts, IdleTimeout, func(c *proxy.Conn) ([]string, error) {
+		caps, err := ask(c)
+		if err != nil {
+			return nil, err
+		}
+		return h.learnt(caps), nil
+	})
+	return h
+}
+
+// learnt is a pre-login capability list the backend gave, as the
+// listener's configuration edits it (Options.Capabilities). A backend that
+// gave none is logged once: mailfront then offers only IMAP4rev1 and what
+// it implements itself, and what the configuration adds.
+func (h *Handler) learnt(caps []string) []string {
+	edited := edit(caps, h.Edit)
+	if caps == nil {
+		h.NotAdvertised(strings.Join(advertised(edited, true), " "),
+			"declare what the server has on its listeners, such as capabilities: {add: [IDLE, UIDPLUS]}")
+	}
+	return edited
 }
 
 // Serve implements proxy.Handler: it greets the client, answers its

@@ -100,6 +100,17 @@ func (s *session) loginRefusal(err error) error {
 	case le.Result == proxy.LoginBusy:
 		return no("INUSE", "Mailbox in use; try again later")
 	}
+	// The user's own business, in the backend's code: their password
+	// expired, or their account needs an administrator.
+	var br *backendRefusal
+	if errors.As(err, &br) {
+		switch br.code {
+		case "EXPIRED":
+			return no("EXPIRED", "The backend says your password or account has expired")
+		case "CONTACTADMIN":
+			return no("CONTACTADMIN", "The backend refuses this login: contact your administrator")
+		}
+	}
 	return no("UNAVAILABLE", "Backend unavailable")
 }
 

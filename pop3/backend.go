@@ -34,9 +34,15 @@ func (*unsendable) LoginDetail() []any {
 type backendRefusal struct {
 	step string
 	code string // response code, if any
+	// trouble is a known text of backend trouble without a code
+	// (Courier's "Temporary problem"), empty for any other text.
+	trouble string
 }
 
 func (e *backendRefusal) Error() string {
+	if e.trouble != "" {
+		return fmt.Sprintf("pop3: %s: backend refused: %q", e.step, e.trouble)
+	}
 	return fmt.Sprintf("pop3: %s: backend refused [%s]", e.step, e.code)
 }
 
@@ -87,10 +93,13 @@ func (h *Handler) backendLogin(be *proxy.Conn, peer *proxy.Peer, user, pass stri
 	}
 	caps, fresh := h.Caps.Fresh()
 	if !fresh {
-		if caps, err = fetchCaps(be); err != nil {
+		if caps, err = h.fetchCaps(be); err != nil {
 			return err
 		}
 		h.Caps.Put(caps)
+	}
+	if !caps.user && !caps.saslPlain {
+		return errNoLoginMethod
 	}
 	// Dovecot offers XCLIENT in the greeting ("+OK [XCLIENT] ..."), and
 	// only to the addresses it trusts.
@@ -165,6 +174,34 @@ func loginPLAIN(be *proxy.Conn, user, pass string) error {
 	return status("backend AUTH", line)
 }
 
+// errNoLoginMethod is a backend whose CAPA offers no way to log in that
+// mailfront has (Cyrus with allowplaintext: no): backend trouble, never a
+// wrong password, and the password is not sent.
+var errNoLoginMethod = fmt.Errorf("the backend offers no login mailfront can use: its CAPA lists neither USER nor SASL PLAIN "+
+	"(let it accept USER/PASS or AUTH PLAIN without TLS from mailfront, such as Cyrus's allowplaintext: yes; "+
+	"or, if it takes USER without listing it, add USER to the listener's capabilities): %w", errUnavailable)
+
+// fetchCaps is fetchCaps on be, with the listener's edit applied; a
+// backend that does not advertise its capabilities is logged once.
+func (h *Handler) fetchCaps(be *proxy.Conn) (backendCaps, error) {
+	caps, err := fetchCaps(be)
+	if err != nil {
+		return caps, err
+	}
+	return h.learnt(caps), nil
+}
+
+// learnt is caps as the listener's configuration edits them; a backend
+// that does not advertise its capabilities is logged once.
+func (h *Handler) learnt(caps backendCaps) backendCaps {
+	edited := caps.edited(h.Edit)
+	if !caps.advertised {
+		h.NotAdvertised(edited.offer(), "clients that trust CAPA may stop using TOP and UIDL (and leave mail on the server no more): "+
+			"if the server has them, as popa3d and solid-pop3d do, declare them on its listeners: capabilities: {add: [TOP, UIDL]}")
+	}
+	return edited
+}
+
 // fetchCaps asks the backend for CAPA (RFC 2449 section 5). A backend
 // without CAPA is taken to be plain RFC 1939.
 func fetchCaps(be *proxy.Conn) (backendCaps, error) {
@@ -185,7 +222,9 @@ func fetchCaps(be *proxy.Conn) (backendCaps, error) {
 			return backendCaps{}, backendErr("read backend CAPA", err)
 		}
 		if string(l) == "." {
-			return parseBackendCaps(lines), nil
+			caps := parseBackendCaps(lines)
+			caps.advertised = true
+			return caps, nil
 		}
 		lines = append(lines, strings.TrimPrefix(string(l), "."))
 	}
@@ -213,9 +252,28 @@ func status(step, line string) error {
 	case line == "+OK" || strings.HasPrefix(line, "+OK "):
 		return nil
 	case line == "-ERR" || strings.HasPrefix(line, "-ERR "):
-		return &backendRefusal{step: step, code: respCode(line)}
+		return &backendRefusal{step: step, code: respCode(line), trouble: troubleText(line)}
 	}
 	return fmt.Errorf("%s: unexpected reply: %w", step, errUnavailable)
+}
+
+// troubleTexts are refusals, without a response code, that the servers
+// mailfront is tested with give for backend trouble, never for a wrong
+// password, lower-cased.
+var troubleTexts = []string{
+	// Courier's pop3d when its authdaemon cannot be reached.
+	"temporary problem",
+}
+
+// troubleText is the known trouble text line holds, or "".
+func troubleText(line string) string {
+	l := strings.ToLower(line)
+	for _, t := range troubleTexts {
+		if strings.Contains(l, t) {
+			return t
+		}
+	}
+	return ""
 }
 
 // respCode extracts the response code from "-ERR [CODE] text".

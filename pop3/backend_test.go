@@ -95,6 +95,12 @@ func TestBackendFailures(t *testing.T) {
 		{"closes after USER", []string{"S: +OK hi", "C: CAPA", "S: -ERR", "C: USER alice", "close"}, "-ERR [SYS/TEMP] Backend unavailable"},
 		{"endless CAPA", append([]string{"S: +OK hi", "C: CAPA", "S: +OK"}, repeat("S: X-CAP", maxCapaLines+1)...), "-ERR [SYS/TEMP] Backend unavailable"},
 		{"SYS/TEMP at PASS", append(login, "S: -ERR [SYS/TEMP] try later"), "-ERR [SYS/TEMP] Backend unavailable"},
+		{"SYS/PERM at PASS", append(login, "S: -ERR [SYS/PERM] mailbox unreadable"), "-ERR [SYS/PERM] Backend unavailable: its operator must act"},
+		// Courier's pop3d when its authdaemon is down.
+		{"Courier's temporary problem", append(login, "S: -ERR Temporary problem, please try again later"), "-ERR [SYS/TEMP] Backend unavailable"},
+		// Cyrus with allowplaintext: no; nothing is sent but QUIT.
+		{"no login method", []string{"S: +OK hi", "C: CAPA", "S: +OK", "S: TOP", "S: UIDL", "S: SASL GSSAPI", "S: .", "C: QUIT"},
+			"-ERR [SYS/PERM] Backend unavailable: its operator must act"},
 		{"IN-USE at PASS", append(login, "S: -ERR [IN-USE] locked by pid 42"), "-ERR [IN-USE] Mailbox in use"},
 		{"LOGIN-DELAY at PASS", append(login, "S: -ERR [LOGIN-DELAY] wait 900s"), "-ERR [LOGIN-DELAY] Login too soon"},
 		{"backend text hidden", append(login, "S: -ERR [AUTH] user alice has password hint 'fluffy'"), "-ERR [AUTH] Authentication failed"},
@@ -112,6 +118,14 @@ func TestBackendFailures(t *testing.T) {
 			w.expect(tt.want)
 			w.send("QUIT")
 			w.expect("+OK mailfront signing off")
+			// Backend trouble is never a failed password (ARCHITECTURE.md
+			// invariant 8): fail2ban and the guard must not count it.
+			if trouble := strings.Contains(tt.want, "[SYS/"); trouble {
+				f.logs.WaitFor(t, 1, `msg="backend unavailable"`)
+				if n := f.logs.Count(`msg="login failed"`); n != 0 {
+					t.Errorf("backend trouble logged as %d failed logins:\n%s", n, f.logs)
+				}
+			}
 		})
 	}
 }

@@ -24,7 +24,15 @@ type Handler struct {
 
 // New returns a Handler with opts, defaults applied.
 func New(opts Options) *Handler {
-	return &Handler{proxy.NewFront(opts, IdleTimeout, ask)}
+	h := &Handler{}
+	h.Front = proxy.NewFront(opts, IdleTimeout, func(c *proxy.Conn) (backendCaps, error) {
+		caps, err := ask(c)
+		if err != nil {
+			return caps, err
+		}
+		return h.learnt(caps), nil
+	})
+	return h
 }
 
 // Serve implements proxy.Handler: it greets the client, answers its

@@ -43,6 +43,7 @@ type config struct {
 	gate    proxy.Gate
 	refusal string // listeners' PlaintextRefusal
 	tell    proxy.ClientAddress
+	edit    proxy.CapabilityEdit // the listener's capabilities key
 }
 
 type option func(*config)
@@ -55,6 +56,9 @@ func withClock(now func() time.Time) option   { return func(c *config) { c.now =
 func withBackendAddress(a string) option      { return func(c *config) { c.address = a } }
 func withGate(g proxy.Gate) option            { return func(c *config) { c.gate = g } }
 func withRefusal(text string) option          { return func(c *config) { c.refusal = text } }
+func withCapabilities(e proxy.CapabilityEdit) option {
+	return func(c *config) { c.edit = e }
+}
 func withClientAddress(a proxy.ClientAddress) option {
 	return func(c *config) { c.tell = a }
 }
@@ -117,7 +121,7 @@ func startProxy(t *testing.T, opts ...option) *fixture {
 			var d net.Dialer
 			return d.DialContext(ctx, network, a)
 		}}
-	h := New(Options{Backend: f.backend, Idle: cfg.idle, Now: cfg.now, Log: f.logs.Logger()})
+	h := New(Options{Backend: f.backend, Idle: cfg.idle, Now: cfg.now, Log: f.logs.Logger(), Capabilities: cfg.edit})
 	f.handler = h
 	srvTLS, cliTLS := testTLS(t)
 	f.clientTLS = cliTLS

@@ -24,8 +24,11 @@ func (s *session) login(user, pass, method string) error {
 
 // loginResult is the guard's view of a backend login's outcome: a refusal
 // of the credentials counts against the client; IN-USE and LOGIN-DELAY,
-// which a right password gets too, are a busy mailbox, and SYS/TEMP is
-// backend trouble.
+// which a right password gets too, are a busy mailbox; SYS/TEMP and
+// SYS/PERM (RFC 3206), and the known texts of trouble (troubleTexts), are
+// backend trouble. A refusal that says nothing more (a bare -ERR, or
+// [AUTH]) counts: see ARCHITECTURE.md, "Backend trouble or a wrong
+// password".
 func loginResult(err error) proxy.LoginResult {
 	var br *backendRefusal
 	switch {
@@ -39,8 +42,12 @@ func loginResult(err error) proxy.LoginResult {
 	switch br.code {
 	case "IN-USE", "LOGIN-DELAY":
 		return proxy.LoginBusy
-	case "SYS/TEMP":
+	case "SYS/TEMP", "SYS/PERM":
 		return proxy.LoginBackendError
+	case "":
+		if br.trouble != "" {
+			return proxy.LoginBackendError
+		}
 	}
 	return proxy.LoginFailed
 }

@@ -7,7 +7,8 @@ import (
 	"github.com/mailfront/mailfront/proxy"
 )
 
-// ask reads the greeting, asks CAPA and quits without logging in.
+// ask reads the greeting, asks CAPA and quits without logging in; the
+// handler's learnt applies the listener's edit.
 func ask(c *proxy.Conn) (backendCaps, error) {
 	line, err := c.ReadLine()
 	if err != nil {

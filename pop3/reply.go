@@ -47,6 +47,10 @@ var (
 	errAuthFailed  = &protoError{code: "AUTH", text: "Authentication failed"}
 	errTooManyAuth = &protoError{code: "AUTH", text: "too many authentication failures", close: true, outcome: proxy.OutcomeAuthFailed}
 	errBackendDown = &protoError{code: "SYS/TEMP", text: "Backend unavailable"}
+	// errBackendPerm answers a login the backend cannot take until its
+	// operator acts: it said SYS/PERM, or it offers no login mailfront
+	// has.
+	errBackendPerm = &protoError{code: "SYS/PERM", text: "Backend unavailable: its operator must act"}
 	errInUse       = &protoError{code: "IN-USE", text: "Mailbox in use"}
 	errLoginDelay  = &protoError{code: "LOGIN-DELAY", text: "Login too soon"}
 	// errPrivacy refuses every credential before TLS (ARCHITECTURE.md
@@ -112,6 +116,8 @@ func (s *session) loginRefusal(err error) error {
 		return errLoginDelay
 	case le.Result == proxy.LoginBusy:
 		return errInUse
+	case errors.Is(err, errNoLoginMethod), errors.As(err, &br) && br.code == "SYS/PERM":
+		return errBackendPerm
 	}
 	return errBackendDown
 }

@@ -24,6 +24,16 @@ type HandlerOptions struct {
 	Now func() time.Time
 	// Log receives the backend watcher's messages (default: discarded).
 	Log *slog.Logger
+	// Capabilities edits what the backend is taken to support, for a
+	// backend that does not say (a POP3 server without CAPA) or says
+	// what it should not; the protocol handler says which names it takes.
+	Capabilities CapabilityEdit
+}
+
+// CapabilityEdit is the operator's word on a backend's capabilities:
+// names to add to what the backend advertises, and names to remove.
+type CapabilityEdit struct {
+	Add, Remove []string
 }
 
 // Front is the part of a protocol handler that every protocol has: the
@@ -34,10 +44,14 @@ type Front[T any] struct {
 	Backend *Backend
 	Idle    time.Duration
 	Caps    CapCache[T]
-	log     *slog.Logger
-	ask     func(*Conn) (T, error)
+	// Edit is HandlerOptions.Capabilities, which the protocol applies to
+	// what it learns.
+	Edit CapabilityEdit
+	log  *slog.Logger
+	ask  func(*Conn) (T, error)
 
-	addrRefused atomic.Bool // ClientAddressRefused has logged
+	addrRefused   atomic.Bool // ClientAddressRefused has logged
+	notAdvertised atomic.Bool // NotAdvertised has logged
 }
 
 // NewFront applies opts' defaults (idle is the protocol's post-login idle
@@ -52,6 +66,7 @@ func NewFront[T any](opts HandlerOptions, idle time.Duration, ask func(*Conn) (T
 		Backend: opts.Backend,
 		Idle:    idle,
 		Caps:    CapCache[T]{TTL: opts.CapabilityTTL, Now: opts.Now},
+		Edit:    opts.Capabilities,
 		log:     opts.Log,
 		ask:     ask,
 	}
@@ -82,4 +97,22 @@ func (f *Front[T]) ClientAddressRefused(command string) {
 	f.log.Warn("the backend refused to be told the clients' addresses; it sees mailfront's instead",
 		"command", command, "backend", f.Backend.Address,
 		"hint", "add mailfront's address to the backend's trusted networks (Dovecot: login_trusted_networks), or set the listener's client_address to none")
+}
+
+// NotAdvertised logs, once in the backend's life, that it does not
+// advertise its capabilities (a POP3 server that answers CAPA with -ERR)
+// and what mailfront offers clients instead, offer. Without an edit in
+// the configuration that is a warning: clients that trust the list may
+// stop using commands the server has (POP3 UIDL: "leave mail on the
+// server"), and hint says what to declare.
+func (f *Front[T]) NotAdvertised(offer, hint string) {
+	if f.notAdvertised.Swap(true) || f.log == nil {
+		return
+	}
+	if len(f.Edit.Add) > 0 || len(f.Edit.Remove) > 0 {
+		f.log.Info("backend does not advertise its capabilities", "backend", f.Backend.Address, "offer", offer,
+			"declared", "the listener's capabilities key")
+		return
+	}
+	f.log.Warn("backend does not advertise its capabilities", "backend", f.Backend.Address, "offer", offer, "hint", hint)
 }

@@ -212,6 +212,9 @@ func (s *settings) listener(p string, pl *proxy.Listener, l config.Listener, g g
 	s.prefixes(p+"proxy_protocol.trusted", pl.ProxyProtocol.Trusted)
 	s.dur(p+"proxy_protocol.timeout", proxy.EffectiveProxyHeaderTimeout(pl.ProxyProtocol.Timeout), false)
 	s.add(p+"client_address", newBackend(config.Limits{}, l, nil).ClientAddress.String())
+	edit := capabilityEdit(l)
+	s.add(p+"capabilities.add", "["+strings.Join(edit.Add, ", ")+"]")
+	s.add(p+"capabilities.remove", "["+strings.Join(edit.Remove, ", ")+"]")
 }
 
 func (s *settings) limits(c config.Limits, l proxy.Limits, srv *proxy.Server, g guard.Options) {

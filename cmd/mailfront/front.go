@@ -149,6 +149,9 @@ func (b *backends) get(l config.Listener) (*proxy.Backend, watcher) {
 	if l.ClientAddress != "" {
 		key += " (client_address " + l.ClientAddress + ")"
 	}
+	if c := l.Capabilities; c != nil && len(c.Add)+len(c.Remove) > 0 {
+		key += " (capabilities " + capabilitiesText(c) + ")"
+	}
 	if h, ok := b.handlers[key]; ok {
 		return b.byKey[key], h
 	}
@@ -159,9 +162,13 @@ func (b *backends) get(l config.Listener) (*proxy.Backend, watcher) {
 	log := b.log.With("protocol", protocol)
 	var h watcher
 	if protocol == "pop3" {
-		h = pop3.New(pop3Options(b.lim, be, log))
+		opts := pop3Options(b.lim, be, log)
+		opts.Capabilities = capabilityEdit(l)
+		h = pop3.New(opts)
 	} else {
-		h = imap.New(imapOptions(b.lim, be, log))
+		opts := imapOptions(b.lim, be, log)
+		opts.Capabilities = capabilityEdit(l)
+		h = imap.New(opts)
 	}
 	b.byKey[key], b.handlers[key] = be, h
 	return be, h

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/mailfront/mailfront/acmedns"
 	"github.com/mailfront/mailfront/config"
@@ -137,6 +138,30 @@ func newBackend(lim config.Limits, l config.Listener, network func(netip.Addr) n
 		ClientAddress: tell,
 		Network:       network,
 	}
+}
+
+// capabilityEdit is the listener's capabilities key for its handler.
+func capabilityEdit(l config.Listener) proxy.CapabilityEdit {
+	if l.Capabilities == nil {
+		return proxy.CapabilityEdit{}
+	}
+	return proxy.CapabilityEdit{Add: l.Capabilities.Add, Remove: l.Capabilities.Remove}
+}
+
+// capabilitiesText is a capabilities key in one line, for /readyz: "add
+// TOP, UIDL; remove PIPELINING".
+func capabilitiesText(c *config.Capabilities) string {
+	var parts []string
+	if c != nil && len(c.Add) > 0 {
+		parts = append(parts, "add "+strings.Join(c.Add, ", "))
+	}
+	if c != nil && len(c.Remove) > 0 {
+		parts = append(parts, "remove "+strings.Join(c.Remove, ", "))
+	}
+	if len(parts) == 0 {
+		return "(as the backend advertises)"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func imapOptions(lim config.Limits, be *proxy.Backend, log *slog.Logger) imap.Options {

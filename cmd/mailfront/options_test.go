@@ -1,10 +1,13 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mailfront/mailfront/config"
+	"github.com/mailfront/mailfront/imap"
+	"github.com/mailfront/mailfront/pop3"
 	"github.com/mailfront/mailfront/proxy"
 )
 
@@ -59,5 +62,27 @@ func TestClientAddressNamesAgree(t *testing.T) {
 	}
 	if _, ok := proxy.ParseClientAddress("proxy-v3"); ok {
 		t.Error("proxy accepts client_address proxy-v3")
+	}
+}
+
+// TestCapabilityNamesAgree: config refuses a capabilities key naming an
+// IMAP capability mailfront owns, or a POP3 one it cannot offer, with its
+// own lists (it imports no protocol package); they must be the
+// protocols' own, or a name could pass validate and then do nothing.
+func TestCapabilityNamesAgree(t *testing.T) {
+	t.Parallel()
+	if got, want := config.IMAPOwnedCapabilities, imap.OwnedCapabilities; !slices.Equal(got, want) {
+		t.Errorf("config.IMAPOwnedCapabilities %q, imap.OwnedCapabilities %q", got, want)
+	}
+	for kw := range config.POP3Capabilities {
+		if !pop3.Editable(kw) {
+			t.Errorf("config takes POP3 capability %s; pop3 ignores it", kw)
+		}
+	}
+	for _, kw := range []string{"TOP", "UIDL", "PIPELINING", "EXPIRE", "LOGIN-DELAY", "USER", "SASL", "XCLIENT",
+		"STLS", "RESP-CODES", "AUTH-RESP-CODE", "IMPLEMENTATION", "UTF8", "LANG"} {
+		if _, ok := config.POP3Capabilities[kw]; ok != pop3.Editable(kw) {
+			t.Errorf("POP3 capability %s: config takes it: %v; pop3 edits it: %v", kw, ok, pop3.Editable(kw))
+		}
 	}
 }
