@@ -197,26 +197,44 @@ func TestOpenSSLStartTLS(t *testing.T) {
 func TestOpenSSLVerify(t *testing.T) {
 	e := setup(t)
 	tests := []struct {
-		name string
-		addr string
-		quit string
-		args []string
-		ok   bool
-		want string // in standard error
+		name     string
+		listener string
+		addr     string
+		quit     string
+		args     []string
+		ok       bool
+		want     string // in standard error
+		alert    string // a refusal: the alert mailfront's log names
 	}{
-		{"imaps test root", e.mf.imaps, imapQuit, []string{"-CAfile", e.mf.caFile, "-verify_hostname", "localhost"}, true, "Verification: OK"},
-		{"pop3s test root", e.mf.pop3s, pop3Quit, []string{"-CAfile", e.mf.caFile, "-verify_hostname", "localhost"}, true, "Verification: OK"},
-		{"imaps test root, IP address", e.mf.imaps, imapQuit, []string{"-CAfile", e.mf.caFile, "-verify_ip", "127.0.0.1"}, true, "Verification: OK"},
-		{"imap STARTTLS test root", e.mf.imap, imapQuit, []string{"-starttls", "imap", "-CAfile", e.mf.caFile, "-verify_hostname", "localhost"}, true, "Verification: OK"},
-		{"pop3 STLS test root", e.mf.pop3, pop3Quit, []string{"-starttls", "pop3", "-CAfile", e.mf.caFile, "-verify_hostname", "localhost"}, true, "Verification: OK"},
-		{"imaps system roots", e.mf.imaps, imapQuit, []string{"-CAfile", systemRoots, "-verify_hostname", "localhost"}, false, "certificate verify failed"},
-		{"imaps other name", e.mf.imaps, imapQuit, []string{"-CAfile", e.mf.caFile, "-verify_hostname", "mail.example.com"}, false, "certificate verify failed"},
+		{"imaps test root", lnIMAPS, e.mf.imaps, imapQuit, []string{"-CAfile", e.mf.caFile, "-verify_hostname", "localhost"}, true, "Verification: OK", ""},
+		{"pop3s test root", lnPOP3S, e.mf.pop3s, pop3Quit, []string{"-CAfile", e.mf.caFile, "-verify_hostname", "localhost"}, true, "Verification: OK", ""},
+		{"imaps test root, IP address", lnIMAPS, e.mf.imaps, imapQuit, []string{"-CAfile", e.mf.caFile, "-verify_ip", "127.0.0.1"}, true, "Verification: OK", ""},
+		{"imap STARTTLS test root", lnIMAP, e.mf.imap, imapQuit, []string{"-starttls", "imap", "-CAfile", e.mf.caFile, "-verify_hostname", "localhost"}, true, "Verification: OK", ""},
+		{"pop3 STLS test root", lnPOP3, e.mf.pop3, pop3Quit, []string{"-starttls", "pop3", "-CAfile", e.mf.caFile, "-verify_hostname", "localhost"}, true, "Verification: OK", ""},
+		// OpenSSL sends the alert refusing the certificate unencrypted
+		// under TLS 1.3, which crypto/tls alone reports as "bad record
+		// MAC"; mailfront's log names the alert.
+		{"imaps system roots", lnIMAPS, e.mf.imaps, imapQuit, []string{"-CAfile", systemRoots, "-verify_hostname", "localhost"}, false, "certificate verify failed",
+			"remote error: tls: unknown certificate authority (the client's alert, sent unencrypted)"},
+		{"imaps system roots, TLS 1.2", lnIMAPS, e.mf.imaps, imapQuit, []string{"-tls1_2", "-CAfile", systemRoots, "-verify_hostname", "localhost"}, false, "certificate verify failed",
+			"remote error: tls: unknown certificate authority"},
+		{"pop3 STLS system roots", lnPOP3, e.mf.pop3, pop3Quit, []string{"-starttls", "pop3", "-CAfile", systemRoots}, false, "certificate verify failed",
+			"remote error: tls: unknown certificate authority (the client's alert, sent unencrypted)"},
+		{"imaps other name", lnIMAPS, e.mf.imaps, imapQuit, []string{"-CAfile", e.mf.caFile, "-verify_hostname", "mail.example.com"}, false, "certificate verify failed",
+			"remote error: tls: bad certificate (the client's alert, sent unencrypted)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			mark := e.mf.log.size()
 			r := sClient(t, tt.quit, tt.addr, append(tt.args, "-verify_return_error")...)
 			if (r.code == 0) != tt.ok || !strings.Contains(string(r.stderr), tt.want) {
 				t.Fatalf("got %s\nwant success %v and %q", r, tt.ok, tt.want)
+			}
+			if tt.alert == "" {
+				return
+			}
+			if line := e.mf.sessionEnd(t, mark, tt.listener, "tls-failed"); !strings.Contains(line, tt.alert) {
+				t.Errorf("mailfront logged\n%s\nwant the client's alert: %q", line, tt.alert)
 			}
 		})
 	}
