@@ -605,6 +605,11 @@ func (s *Server) logEnd(sess *Session, start time.Time, in, out int64, err error
 	} else if err != nil {
 		attrs = append(attrs, "reason", err.Error())
 	}
+	if sess.Outcome == OutcomeClientClosed && sess.Conn.TLS() != nil && in == sess.inAtTLS && sess.User == "" {
+		// No alert to name: mbsync checks the certificate after the
+		// handshake and, refusing it, closes without one.
+		attrs = append(attrs, "hint", "the client left without a word after the TLS handshake: one that checks the certificate afterwards (mbsync) does so when it refuses it")
+	}
 	level := slog.LevelInfo
 	if sess.balancer && sess.Outcome == OutcomeClientClosed && in == 0 {
 		// A balancer's health check: its header, then a close. Every few

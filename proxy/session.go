@@ -88,6 +88,9 @@ type Session struct {
 	local netip.AddrPort
 	// balancer: a PROXY header said this is the balancer's own connection.
 	balancer bool
+	// inAtTLS is how many bytes the client had sent when its handshake
+	// completed: none since means it left without a word under TLS.
+	inAtTLS int64
 	// peer is what the backend is told of the client, made on first use.
 	peer *Peer
 }
@@ -185,6 +188,8 @@ func (s *Session) handshaken(err error) error {
 		if s.Conn.Stopped() {
 			s.SetOutcome(OutcomeShutdown)
 		}
+	} else {
+		s.inAtTLS, _ = s.Conn.Counts()
 	}
 	if s.Observer == nil {
 		return err

@@ -89,3 +89,43 @@ func TestClientAlertNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestSilentAfterHandshakeHinted: a client that completes the handshake
+// and leaves without a byte (mbsync refusing the certificate, which it
+// checks afterwards, sends no alert) is client-closed with a hint saying
+// so; one that said something first gets no hint.
+func TestSilentAfterHandshakeHinted(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, send string
+		hint       bool
+	}{
+		{"silent", "", true},
+		{"spoke first", "hello\r\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srvCfg, cliCfg := serverTLS(t)
+			logs := logtest.New(t, slog.LevelDebug)
+			l := &Listener{Name: "silent", Protocol: "toy", Address: "127.0.0.1:0", Mode: Implicit, TLS: srvCfg,
+				Handler: lineHandler{&Backend{Address: echoBackend(t)}}}
+			s := &Server{Listeners: []*Listener{l}, Log: logs.Logger(), Drain: time.Second}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Shutdown(context.Background()) })
+			c, err := tls.Dial("tcp", l.Addr().String(), cliCfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.send != "" {
+				c.Write([]byte(tt.send))
+			}
+			c.Close()
+			line := logs.WaitFor(t, 1, `msg="session end"`)
+			if !strings.Contains(line, "outcome=client-closed") || strings.Contains(line, "hint=") != tt.hint {
+				t.Errorf("session end:\n%s\nwant outcome=client-closed, a hint: %v", line, tt.hint)
+			}
+		})
+	}
+}
