@@ -80,8 +80,8 @@ func (f *Front[T]) Probe(ctx context.Context) error {
 }
 
 // Watch keeps the backend's capabilities fresh until ctx ends (see
-// CapCache.Watch); logins refresh them too, so a busy backend is rarely
-// probed.
+// CapCache.Watch); logins that have to ask refresh them too (the
+// protocol decides which), so such a busy backend is rarely probed.
 func (f *Front[T]) Watch(ctx context.Context) {
 	f.Caps.Watch(ctx, f.Backend, f.ask, f.log)
 }
