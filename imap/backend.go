@@ -18,9 +18,37 @@ import (
 type backendRefusal struct {
 	status string // NO or BAD
 	code   string // the response code's atom, upper-cased ("AUTHENTICATIONFAILED"); "" for none
+	// trouble is a known text of backend trouble in a NO without a code
+	// (troubleTexts), empty for any other text.
+	trouble string
+}
+
+// troubleTexts are refusals, without a response code, that the servers
+// mailfront is tested with give for their own trouble, never for a wrong
+// password, lower-cased. (Courier's imapd says "* BYE Temporary problem"
+// when its authdaemon is down: a BYE, trouble already.)
+var troubleTexts = []string{
+	// Cyrus when its SASL layer fails (SASL_FAIL: the sasldb cannot be
+	// read, saslauthd is down); a wrong password is "authentication
+	// failure".
+	"generic failure",
+}
+
+// troubleText is the known trouble text in text, or "".
+func troubleText(text string) string {
+	l := strings.ToLower(text)
+	for _, t := range troubleTexts {
+		if strings.Contains(l, t) {
+			return t
+		}
+	}
+	return ""
 }
 
 func (e *backendRefusal) Error() string {
+	if e.trouble != "" {
+		return "imap: backend refused the login: " + e.status + " " + strconv.Quote(e.trouble) + ": the backend's own trouble"
+	}
 	if e.code == "" {
 		return "imap: backend refused the login: " + e.status
 	}
@@ -44,7 +72,8 @@ func (e *backendRefusal) LoginDetail() []any {
 // does not know, is a wrong password: a refusal with no signal must
 // count, or the guard would be blind (ARCHITECTURE.md, "Backend trouble or
 // a wrong password"). RFC 5530's codes for trouble that is not the
-// password's are backend trouble; INUSE and LIMIT are a busy mailbox,
+// password's, and the known texts of trouble (troubleTexts), are backend
+// trouble; INUSE and LIMIT are a busy mailbox,
 // which a right password gets too. A BAD means the backend did not
 // understand mailfront's command: the password was never checked.
 func (e *backendRefusal) result() proxy.LoginResult {
@@ -54,6 +83,8 @@ func (e *backendRefusal) result() proxy.LoginResult {
 	case e.code == "INUSE", e.code == "LIMIT":
 		return proxy.LoginBusy
 	case refusalHints[e.code] != "":
+		return proxy.LoginBackendError
+	case e.code == "" && e.trouble != "":
 		return proxy.LoginBackendError
 	}
 	return proxy.LoginFailed
@@ -209,7 +240,7 @@ func (b *backendConn) authenticate(cr credentials, pre []string) ([]string, erro
 		return caps, nil
 	case "NO", "BAD":
 		code, _, _ := strings.Cut(r.code, " ")
-		return nil, &backendRefusal{status: r.status, code: strings.ToUpper(code)}
+		return nil, &backendRefusal{status: r.status, code: strings.ToUpper(code), trouble: troubleText(r.text)}
 	}
 	return nil, fmt.Errorf("backend login: %w: got %q", errBackendProtocol, r.status)
 }

@@ -338,6 +338,9 @@ func TestBackendRefusalKinds(t *testing.T) {
 		{"%s BAD invalid characters in argument", "a NO [UNAVAILABLE] Backend unavailable", `msg="backend unavailable"`},
 		// Courier's imapd when its authdaemon is down.
 		{"* BYE Temporary problem, please try again later", "a NO [UNAVAILABLE] Backend unavailable", `msg="backend unavailable"`},
+		// Cyrus when its sasldb cannot be read.
+		{"%s NO Login failed: generic failure", "a NO [UNAVAILABLE] Backend unavailable", `msg="backend unavailable"`},
+		{"%s NO Login failed: authentication failure", "a NO [AUTHENTICATIONFAILED] Authentication failed.", `msg="login failed"`},
 		{"%s NO [INUSE] mailbox locked", "a NO [INUSE] Mailbox in use; try again later", `msg="mailbox busy"`},
 		{"%s NO Login failed.", "a NO [AUTHENTICATIONFAILED] Authentication failed.", `msg="login failed"`},
 		{"%s NO [AUTHENTICATIONFAILED] Authentication failed.", "a NO [AUTHENTICATIONFAILED] Authentication failed.", `msg="login failed"`},

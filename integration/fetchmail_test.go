@@ -37,7 +37,7 @@ cat > "$f"
 // every message with its content intact (fetchmail hands its MDA Unix line
 // ends).
 func TestFetchmail(t *testing.T) {
-	fetchmail := tool(t, "fetchmail", "fetchmail")
+	tool(t, "fetchmail", "fetchmail")
 	e := setup(t)
 	tests := []struct {
 		name, proto, addr string
@@ -56,28 +56,11 @@ func TestFetchmail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			out := filepath.Join(dir, "delivered")
-			if err := os.Mkdir(out, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			mda := filepath.Join(dir, "mda.sh")
-			if err := os.WriteFile(mda, []byte(fmt.Sprintf(mdaScript, out)), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			rc := filepath.Join(dir, "fetchmailrc")
 			ca := e.mf.caFile
 			if tt.untrusted {
 				ca = systemRoots
 			}
-			conf := fmt.Sprintf(fetchmailRC, tt.proto, port(tt.addr), testUser, testPassword, tt.tls, ca, mda)
-			// fetchmail refuses an rcfile others can read.
-			if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := runClient(t, nil, []string{"HOME=" + dir, "FETCHMAILHOME=" + dir}, fetchmail,
-				"-f", rc, "--nodetach", "-d0", "--nosyslog", "-v",
-				"--idfile", filepath.Join(dir, "fetchids"), "--pidfile", filepath.Join(dir, "fetchmail.pid"))
+			r, out := fetchmailOnce(t, tt.proto, port(tt.addr), testUser, testPassword, tt.tls, ca)
 			if tt.untrusted {
 				if r.code == 0 || !strings.Contains(string(r.stderr), "certificate verif") {
 					t.Errorf("fetchmail: got %s\nwant a failure to verify the certificate", r)
@@ -109,6 +92,34 @@ func TestFetchmail(t *testing.T) {
 			sameMessages(t, got, want)
 		})
 	}
+}
+
+// fetchmailOnce runs fetchmail once against localhost:port with proto
+// (POP3, IMAP) and the TLS options tlsOpts, trusting caFile only, as user;
+// it keeps the mail on the server and delivers each message to a file of
+// its own in the directory it returns.
+func fetchmailOnce(t *testing.T, proto, port, user, password, tlsOpts, caFile string) (result, string) {
+	t.Helper()
+	fetchmail := tool(t, "fetchmail", "fetchmail")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "delivered")
+	if err := os.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mda := filepath.Join(dir, "mda.sh")
+	if err := os.WriteFile(mda, []byte(fmt.Sprintf(mdaScript, out)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rc := filepath.Join(dir, "fetchmailrc")
+	conf := fmt.Sprintf(fetchmailRC, proto, port, user, password, tlsOpts, caFile, mda)
+	// fetchmail refuses an rcfile others can read.
+	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runClient(t, nil, []string{"HOME=" + dir, "FETCHMAILHOME=" + dir}, fetchmail,
+		"-f", rc, "--nodetach", "-d0", "--nosyslog", "-v",
+		"--idfile", filepath.Join(dir, "fetchids"), "--pidfile", filepath.Join(dir, "fetchmail.pid"))
+	return r, out
 }
 
 // readDir returns the contents of every file in dir.

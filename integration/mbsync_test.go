@@ -46,7 +46,7 @@ var tuid = regexp.MustCompile(`(?m)^X-TUID: \S+\n`)
 // maildir. mbsync stores Unix line ends and adds an X-TUID header; apart
 // from those, every message must arrive byte for byte.
 func TestMbsync(t *testing.T) {
-	mbsync := tool(t, "mbsync", "isync")
+	tool(t, "mbsync", "isync")
 	e := setup(t)
 	tests := []struct {
 		name, sslType, addr string
@@ -56,51 +56,57 @@ func TestMbsync(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			local := filepath.Join(dir, "mail")
-			if err := os.Mkdir(local, 0o700); err != nil { // mbsync creates INBOX, not the store
-				t.Fatal(err)
-			}
-			rc := filepath.Join(dir, "mbsyncrc")
-			conf := fmt.Sprintf(mbsyncRC, port(tt.addr), testUser, testPassword, tt.sslType, e.mf.caFile, local)
-			if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := runClient(t, nil, []string{"HOME=" + dir}, mbsync, "-c", rc, "-V", "inbox")
-			if r.code != 0 {
-				t.Fatalf("mbsync: got %s\nwant exit 0", r)
-			}
-			if want := fmt.Sprintf("far side: %d messages", len(testMessages())); !strings.Contains(string(r.stdout), want) {
-				t.Errorf("got %s\nwant %q", r, want)
-			}
-			var got [][]byte
-			for _, sub := range []string{"cur", "new"} {
-				for _, m := range readDir(t, filepath.Join(local, "INBOX", sub)) {
-					if n := len(tuid.FindAll(m, -1)); n != 1 {
-						t.Errorf("got %d X-TUID lines in a stored message, want 1", n)
-					}
-					got = append(got, tuid.ReplaceAll(m, nil))
-				}
-			}
+			sync := mbsyncTo(t, port(tt.addr), testUser, testPassword, tt.sslType, e.mf.caFile)
 			var want [][]byte
 			for _, m := range testMessages() {
 				want = append(want, lf(m))
 			}
-			sameMessages(t, got, want)
+			sameMessages(t, sync(len(want)), want)
 			// A second run finds nothing new: the first one stored every
 			// message exactly once.
-			r = runClient(t, nil, []string{"HOME=" + dir}, mbsync, "-c", rc, "-V", "inbox")
-			if r.code != 0 {
-				t.Fatalf("second mbsync: got %s\nwant exit 0", r)
-			}
-			if n := countFiles(t, filepath.Join(local, "INBOX", "cur")) + countFiles(t, filepath.Join(local, "INBOX", "new")); n != len(want) {
-				t.Errorf("after a second sync: got %d messages, want %d", n, len(want))
+			if got := sync(len(want)); len(got) != len(want) {
+				t.Errorf("after a second sync: got %d messages, want %d", len(got), len(want))
 			}
 		})
 	}
 }
 
-func countFiles(t *testing.T, dir string) int {
+// mbsyncTo configures mbsync to pull INBOX from localhost:port (sslType
+// IMAPS or STARTTLS), trusting caFile only, as user, into a local maildir
+// of its own. Each call of the function it returns runs mbsync once,
+// checks it saw want messages on the far side, and returns the messages
+// stored locally, each with mbsync's one X-TUID line removed.
+func mbsyncTo(t *testing.T, port, user, password, sslType, caFile string) func(want int) [][]byte {
 	t.Helper()
-	return len(readDir(t, dir))
+	mbsync := tool(t, "mbsync", "isync")
+	dir := t.TempDir()
+	local := filepath.Join(dir, "mail")
+	if err := os.Mkdir(local, 0o700); err != nil { // mbsync creates INBOX, not the store
+		t.Fatal(err)
+	}
+	rc := filepath.Join(dir, "mbsyncrc")
+	conf := fmt.Sprintf(mbsyncRC, port, user, password, sslType, caFile, local)
+	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(want int) [][]byte {
+		t.Helper()
+		r := runClient(t, nil, []string{"HOME=" + dir}, mbsync, "-c", rc, "-V", "inbox")
+		if r.code != 0 {
+			t.Fatalf("mbsync: got %s\nwant exit 0", r)
+		}
+		if w := fmt.Sprintf("far side: %d messages", want); !strings.Contains(string(r.stdout), w) {
+			t.Errorf("got %s\nwant %q", r, w)
+		}
+		var got [][]byte
+		for _, sub := range []string{"cur", "new"} {
+			for _, m := range readDir(t, filepath.Join(local, "INBOX", sub)) {
+				if n := len(tuid.FindAll(m, -1)); n != 1 {
+					t.Errorf("got %d X-TUID lines in a stored message, want 1", n)
+				}
+				got = append(got, tuid.ReplaceAll(m, nil))
+			}
+		}
+		return got
+	}
 }
