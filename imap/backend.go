@@ -34,17 +34,6 @@ var troubleTexts = []string{
 	"generic failure",
 }
 
-// troubleText is the known trouble text in text, or "".
-func troubleText(text string) string {
-	l := strings.ToLower(text)
-	for _, t := range troubleTexts {
-		if strings.Contains(l, t) {
-			return t
-		}
-	}
-	return ""
-}
-
 func (e *backendRefusal) Error() string {
 	if e.trouble != "" {
 		return "imap: backend refused the login: " + e.status + " " + strconv.Quote(e.trouble) + ": the backend's own trouble"
@@ -240,7 +229,7 @@ func (b *backendConn) authenticate(cr credentials, pre []string) ([]string, erro
 		return caps, nil
 	case "NO", "BAD":
 		code, _, _ := strings.Cut(r.code, " ")
-		return nil, &backendRefusal{status: r.status, code: strings.ToUpper(code), trouble: troubleText(r.text)}
+		return nil, &backendRefusal{status: r.status, code: strings.ToUpper(code), trouble: proxy.KnownText(r.text, troubleTexts)}
 	}
 	return nil, fmt.Errorf("backend login: %w: got %q", errBackendProtocol, r.status)
 }

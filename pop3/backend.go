@@ -252,7 +252,7 @@ func status(step, line string) error {
 	case line == "+OK" || strings.HasPrefix(line, "+OK "):
 		return nil
 	case line == "-ERR" || strings.HasPrefix(line, "-ERR "):
-		return &backendRefusal{step: step, code: respCode(line), trouble: troubleText(line)}
+		return &backendRefusal{step: step, code: respCode(line), trouble: proxy.KnownText(line, troubleTexts)}
 	}
 	return fmt.Errorf("%s: unexpected reply: %w", step, errUnavailable)
 }
@@ -263,17 +263,6 @@ func status(step, line string) error {
 var troubleTexts = []string{
 	// Courier's pop3d when its authdaemon cannot be reached.
 	"temporary problem",
-}
-
-// troubleText is the known trouble text line holds, or "".
-func troubleText(line string) string {
-	l := strings.ToLower(line)
-	for _, t := range troubleTexts {
-		if strings.Contains(l, t) {
-			return t
-		}
-	}
-	return ""
 }
 
 // respCode extracts the response code from "-ERR [CODE] text".

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -156,4 +157,18 @@ func (s *Session) penalty(ctx context.Context, wait time.Duration) error {
 	case <-ctx.Done():
 		return ErrShutdown
 	}
+}
+
+// KnownText returns the first of phrases (lower case) that text holds,
+// whatever its case, or "": how a protocol recognises the known texts a
+// backend refuses a login with when the trouble is its own (Courier's
+// "Temporary problem", Cyrus's "generic failure").
+func KnownText(text string, phrases []string) string {
+	l := strings.ToLower(text)
+	for _, p := range phrases {
+		if strings.Contains(l, p) {
+			return p
+		}
+	}
+	return ""
 }
