@@ -181,8 +181,8 @@ var errNoLoginMethod = fmt.Errorf("the backend offers no login mailfront can use
 	"(let it accept USER/PASS or AUTH PLAIN without TLS from mailfront, such as Cyrus's allowplaintext: yes; "+
 	"or, if it takes USER without listing it, add USER to the listener's capabilities): %w", errUnavailable)
 
-// fetchCaps is fetchCaps on be, with the listener's edit applied; a
-// backend that does not advertise its capabilities is logged once.
+// fetchCaps asks be for CAPA (the package's fetchCaps) and returns what
+// it says as the listener's configuration edits it (learnt).
 func (h *Handler) fetchCaps(be *proxy.Conn) (backendCaps, error) {
 	caps, err := fetchCaps(be)
 	if err != nil {
