@@ -98,9 +98,6 @@ func (h *Handler) backendLogin(be *proxy.Conn, peer *proxy.Peer, user, pass stri
 		}
 		h.Caps.Put(caps)
 	}
-	if !caps.user && !caps.saslPlain {
-		return errNoLoginMethod
-	}
 	// Dovecot offers XCLIENT in the greeting ("+OK [XCLIENT] ..."), and
 	// only to the addresses it trusts.
 	offered := caps.xclient || strings.HasPrefix(string(line), "+OK [XCLIENT]")
@@ -110,7 +107,17 @@ func (h *Handler) backendLogin(be *proxy.Conn, peer *proxy.Peer, user, pass stri
 	if caps.plainOnly() {
 		return loginPLAIN(be, user, pass)
 	}
-	return loginUSER(be, user, pass)
+	err = loginUSER(be, user, pass)
+	var br *backendRefusal
+	if errors.As(err, &br) && br.step == stepUSER && !caps.user && !caps.saslPlain {
+		// Asked, not assumed: a capability probe sees a connection
+		// the backend may treat otherwise than a login's (Dovecot
+		// behind a PROXY header saying the client used TLS lists no
+		// USER to the probe's LOCAL header, and takes USER on the
+		// login's).
+		return errNoLoginMethod
+	}
+	return err
 }
 
 // tellClient sends XCLIENT ADDR= PORT= SESSION= (Dovecot's, after
@@ -136,16 +143,19 @@ func (h *Handler) tellClient(be *proxy.Conn, peer *proxy.Peer, offered bool) err
 	return nil
 }
 
+// stepUSER names the USER command in errors.
+const stepUSER = "backend USER"
+
 // loginUSER logs in with USER and PASS (RFC 1939 section 7).
 func loginUSER(be *proxy.Conn, user, pass string) error {
 	if strings.ContainsAny(user, " \t") {
 		return errUnsendable
 	}
-	line, err := roundTrip(be, "backend USER", "USER "+user)
+	line, err := roundTrip(be, stepUSER, "USER "+user)
 	if err != nil {
 		return err
 	}
-	if err := status("backend USER", line); err != nil {
+	if err := status(stepUSER, line); err != nil {
 		return err
 	}
 	if line, err = roundTrip(be, "backend PASS", "PASS "+pass); err != nil {
@@ -174,12 +184,12 @@ func loginPLAIN(be *proxy.Conn, user, pass string) error {
 	return status("backend AUTH", line)
 }
 
-// errNoLoginMethod is a backend whose CAPA offers no way to log in that
-// mailfront has (Cyrus with allowplaintext: no): backend trouble, never a
-// wrong password, and the password is not sent.
-var errNoLoginMethod = fmt.Errorf("the backend offers no login mailfront can use: its CAPA lists neither USER nor SASL PLAIN "+
-	"(let it accept USER/PASS or AUTH PLAIN without TLS from mailfront, such as Cyrus's allowplaintext: yes; "+
-	"or, if it takes USER without listing it, add USER to the listener's capabilities): %w", errUnavailable)
+// errNoLoginMethod is a backend that refused USER after a CAPA that
+// lists neither USER nor SASL PLAIN (Cyrus with allowplaintext: no): it
+// offers no login mailfront has. Backend trouble, never a wrong
+// password; the password was not sent.
+var errNoLoginMethod = fmt.Errorf("the backend offers no login mailfront can use: it refused USER, and its CAPA lists neither USER nor SASL PLAIN "+
+	"(let it accept USER/PASS or AUTH PLAIN without TLS from mailfront, such as Cyrus's allowplaintext: yes): %w", errUnavailable)
 
 // fetchCaps asks be for CAPA (the package's fetchCaps) and returns what
 // it says as the listener's configuration edits it (learnt).

@@ -98,9 +98,17 @@ func TestBackendFailures(t *testing.T) {
 		{"SYS/PERM at PASS", append(login, "S: -ERR [SYS/PERM] mailbox unreadable"), "-ERR [SYS/PERM] Backend unavailable: its operator must act"},
 		// Courier's pop3d when its authdaemon is down.
 		{"Courier's temporary problem", append(login, "S: -ERR Temporary problem, please try again later"), "-ERR [SYS/TEMP] Backend unavailable"},
-		// Cyrus with allowplaintext: no; nothing is sent but QUIT.
-		{"no login method", []string{"S: +OK hi", "C: CAPA", "S: +OK", "S: TOP", "S: UIDL", "S: SASL GSSAPI", "S: .", "C: QUIT"},
+		// Cyrus with allowplaintext: no: USER is tried, refused, and
+		// the password never sent.
+		{"no login method", []string{"S: +OK hi", "C: CAPA", "S: +OK", "S: TOP", "S: UIDL", "S: SASL GSSAPI", "S: .",
+			"C: USER alice", "S: -ERR [AUTH] USER command only available under a layer", "C: QUIT"},
 			"-ERR [SYS/PERM] Backend unavailable: its operator must act"},
+		// Dovecot behind proxy-v2 with disable_plaintext_auth: the
+		// probe's CAPA (a LOCAL header) lists no USER, the login's
+		// connection takes it; a wrong password there still counts.
+		{"USER taken though not listed, wrong password", []string{"S: +OK hi", "C: CAPA", "S: +OK", "S: TOP", "S: .",
+			"C: USER alice", "S: +OK", "C: PASS ", "S: -ERR [AUTH] Authentication failed."},
+			"-ERR [AUTH] Authentication failed"},
 		{"IN-USE at PASS", append(login, "S: -ERR [IN-USE] locked by pid 42"), "-ERR [IN-USE] Mailbox in use"},
 		{"LOGIN-DELAY at PASS", append(login, "S: -ERR [LOGIN-DELAY] wait 900s"), "-ERR [LOGIN-DELAY] Login too soon"},
 		{"backend text hidden", append(login, "S: -ERR [AUTH] user alice has password hint 'fluffy'"), "-ERR [AUTH] Authentication failed"},
@@ -235,4 +243,20 @@ func TestXCLIENT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUSERTakenThoughNotListed: a backend whose CAPA lists neither USER
+// nor SASL PLAIN still gets USER, and a login it takes works: Dovecot
+// behind a PROXY v2 header saying the client used TLS, with
+// disable_plaintext_auth, lists no USER to the capability probe (its
+// header is LOCAL) and takes USER on the login's own connection.
+func TestUSERTakenThoughNotListed(t *testing.T) {
+	t.Parallel()
+	backend := scriptedBackend(t, "S: +OK hi", "C: CAPA", "S: +OK", "S: TOP", "S: UIDL", "S: .",
+		"C: USER alice", "S: +OK", "C: PASS ", "S: +OK Logged in.")
+	f := startProxy(t, withBackendAddress(backend), withLoginTimeout(5*time.Second))
+	w := f.tlsReady(t, "implicit")
+	w.send("USER alice", "PASS "+alicePassword)
+	w.expect("+OK send PASS")
+	w.expect("+OK Logged in")
 }
