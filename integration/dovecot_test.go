@@ -16,6 +16,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/mailfront/mailfront/internal/testpki"
 )
 
 const (
@@ -44,6 +46,10 @@ type dovecot struct {
 	// when dovecotOptions.HAProxyNetworks is set: every connection must
 	// start with a PROXY header (v1 or v2).
 	imapHAProxy, pop3HAProxy string
+
+	// imapsAddr and pop3sAddr are Dovecot's own implicit TLS listeners,
+	// and caFile the root of its certificate, when dovecotOptions.TLS is set.
+	imapsAddr, pop3sAddr, caFile string
 }
 
 // dovecotConf is a self-contained configuration (nothing from /etc/dovecot):
@@ -58,7 +64,13 @@ log_path = {{.Dir}}/dovecot.log
 info_log_path = {{.Dir}}/dovecot.log
 protocols = imap pop3
 listen = 127.0.0.1
+{{- if .TLS}}
+ssl = yes
+ssl_cert = <{{.CertFile}}
+ssl_key = <{{.KeyFile}}
+{{- else}}
 ssl = no
+{{- end}}
 disable_plaintext_auth = {{if .SecureAuthOnly}}yes{{else}}no{{end}}
 {{- if .TrustedNetworks}}
 login_trusted_networks = {{.TrustedNetworks}}
@@ -112,7 +124,12 @@ service imap-login {
     port = {{.IMAPPort}}
   }
   inet_listener imaps {
+{{- if .TLS}}
+    address = 127.0.0.1
+    port = {{.IMAPSPort}}
+{{- else}}
     port = 0
+{{- end}}
   }
 {{- if .HAProxyNetworks}}
   inet_listener imap_haproxy {
@@ -131,7 +148,12 @@ service pop3-login {
     port = {{.POP3Port}}
   }
   inet_listener pop3s {
+{{- if .TLS}}
+    address = 127.0.0.1
+    port = {{.POP3SPort}}
+{{- else}}
     port = 0
+{{- end}}
   }
 {{- if .HAProxyNetworks}}
   inet_listener pop3_haproxy {
@@ -183,6 +205,12 @@ type dovecotOptions struct {
 	// a PROXY v2 header saying the client used TLS, a trusted network,
 	// or the same local and remote address).
 	SecureAuthOnly bool
+	// TLS turns Dovecot's own TLS on (ssl = yes) with a certificate for
+	// localhost and 127.0.0.1 from a CA minted by the test (dovecot's
+	// caFile): STARTTLS and STLS on the plaintext listeners, and
+	// implicit TLS listeners on ports of their own (imapsAddr,
+	// pop3sAddr). Logins before TLS stay as SecureAuthOnly says.
+	TLS bool
 }
 
 // startDovecotWith is startDovecot with opts.
@@ -194,7 +222,7 @@ func startDovecotWith(t *testing.T, opts dovecotOptions) *dovecot {
 	dir := searchableTempDir(t)
 	p := paramsFor(t, dir)
 	p.dovecotOptions = opts
-	ports := freePorts(t, 4)
+	ports := freePorts(t, 6)
 	p.IMAPPort, p.POP3Port = ports[0], ports[1]
 	dv := &dovecot{
 		imapAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.IMAPPort)),
@@ -209,6 +237,17 @@ func startDovecotWith(t *testing.T, opts dovecotOptions) *dovecot {
 		p.IMAPHAProxyPort, p.POP3HAProxyPort = ports[2], ports[3]
 		dv.imapHAProxy = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.IMAPHAProxyPort))
 		dv.pop3HAProxy = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.POP3HAProxyPort))
+	}
+	if opts.TLS {
+		p.IMAPSPort, p.POP3SPort = ports[4], ports[5]
+		dv.imapsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.IMAPSPort))
+		dv.pop3sAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.POP3SPort))
+		ca := testpki.NewCA(t)
+		p.CertFile, p.KeyFile = ca.WriteLeaf(t, dir, "localhost", "127.0.0.1")
+		dv.caFile = filepath.Join(dir, "dovecot-ca.pem")
+		if err := os.WriteFile(dv.caFile, ca.CertPEM, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dv.writeMaildir(t, testMessages())
 	confPath, conf := writeDovecotFiles(t, p)
@@ -284,6 +323,9 @@ type dovecotParams struct {
 	dovecotOptions
 
 	IMAPHAProxyPort, POP3HAProxyPort int // 0 unless HAProxyNetworks
+
+	IMAPSPort, POP3SPort int    // 0 unless TLS
+	CertFile, KeyFile    string // Dovecot's certificate, when TLS
 }
 
 func paramsFor(t *testing.T, dir string) dovecotParams {

@@ -4,8 +4,10 @@
 // certificate files; SIGTERM and SIGINT shut down gracefully); "validate"
 // checks a configuration and lists every problem, and with --effective
 // prints every setting's value in force; "demo" runs in-memory
-// backends with mailfront in front of them on loopback; "version" prints
-// the build's version.
+// backends with mailfront in front of them on loopback; "check" audits a
+// mail server (plaintext logins, STARTTLS, TLS, its certificate) before
+// and after mailfront is in front of it; "version" prints the build's
+// version.
 //
 // It does not speak any protocol itself: the engine is package proxy, the
 // dialogues are packages imap and pop3, the TLS policy is package tlsconf.
@@ -26,6 +28,8 @@ Usage:
       [--effective|--print]          then print every setting's value in force, set or default
   mailfront demo                     run a self-contained demo on loopback
   mailfront health [URL]             ask a running mailfront's /healthz (for container health checks)
+  mailfront check [flags] HOST       audit a mail server: plaintext logins, STARTTLS, TLS, certificate
+      [--ports 143,10993/imaps] [--sni NAME] [--json] [--smtp] [--fail-on high] [--ca FILE] [--probe-guard]
   mailfront version                  print the version, the commit, the build date and Go's version
 
 Run "mailfront COMMAND --help" for a command's flags.
@@ -51,6 +55,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "health":
 		return cmdHealth(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "mailfront version: takes no arguments (got %q)\n", args[1:])
