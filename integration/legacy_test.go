@@ -31,8 +31,9 @@ import (
 
 // rootsDir holds the cached roots: $MAILFRONT_IT_ROOTS, or
 // /var/cache/mailfront-integration/roots. A root is rebuilt when its
-// package list (or the Debian release) changes, since its name carries a
-// hash of both; delete the directory to rebuild them all.
+// package list, the Debian release or the machine's apt sources change,
+// since its name carries a hash of them; delete the directory to rebuild
+// them all.
 func rootsDir() string {
 	if d := os.Getenv("MAILFRONT_IT_ROOTS"); d != "" {
 		return d
@@ -49,7 +50,9 @@ const rootTimeout = 10 * time.Minute
 var rootsMu sync.Mutex
 
 // legacyRoot returns a Debian root with packages installed, made with
-// debootstrap --variant=minbase the first time and cached (see rootsDir).
+// debootstrap --variant=minbase the first time and cached (see rootsDir),
+// the packages from the machine's own apt sources (security updates
+// included).
 // The root has /usr/sbin/policy-rc.d refusing every service start, so no
 // package started a daemon on the machine's ports while it was installed.
 // It must be run as root (CI and integration/run are).
@@ -60,9 +63,15 @@ func legacyRoot(t *testing.T, name string, packages ...string) string {
 	}
 	debootstrap := tool(t, "debootstrap", "debootstrap")
 	mirror, suite := debianArchive(t)
+	sources := aptSources(t)
 	pkgs := append([]string(nil), packages...)
 	sort.Strings(pkgs)
-	sum := sha256.Sum256([]byte(mirror + " " + suite + " " + strings.Join(pkgs, " ")))
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s %s\n", mirror, suite, strings.Join(pkgs, " "))
+	for _, f := range sources {
+		fmt.Fprintf(h, "%s\n%s\n", f.path, f.content)
+	}
+	sum := h.Sum(nil)
 	root := filepath.Join(rootsDir(), name+"-"+suite+"-"+hex.EncodeToString(sum[:6]))
 
 	rootsMu.Lock()
@@ -88,7 +97,15 @@ func legacyRoot(t *testing.T, name string, packages ...string) string {
 	// No package may start its daemon: it would take the machine's
 	// standard mail ports, outside any test.
 	writeFile(t, filepath.Join(root, "usr/sbin/policy-rc.d"), []byte("#!/bin/sh\nexit 101\n"), 0o755)
-	runRootStep(t, name, root, "apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Use-Pty=0")
+	// The machine's own apt sources, security updates included: the
+	// servers are the versions a Debian operator runs today.
+	if err := os.Remove(filepath.Join(root, "etc/apt/sources.list")); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, f := range sources {
+		writeFile(t, inRoot(root, f.path), f.content, 0o644)
+	}
+	runRootStep(t, name, root, "apt-get", "update", "-q")
 	runRootStep(t, name, root, append([]string{"apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Use-Pty=0"}, pkgs...)...)
 	runRootStep(t, name, root, "apt-get", "clean")
 	writeFile(t, done, []byte(strings.Join(pkgs, "\n")+"\n"), 0o644)
@@ -154,6 +171,38 @@ func debianArchive(t *testing.T) (mirror, suite string) {
 		}
 	}
 	return mirror, suite
+}
+
+// aptSource is one of the machine's apt source files.
+type aptSource struct {
+	path    string // /etc/apt/sources.list or /etc/apt/sources.list.d/NAME
+	content []byte
+}
+
+// aptSources are the machine's apt source files, which the roots use too;
+// a root is made again when they change.
+func aptSources(t *testing.T) []aptSource {
+	t.Helper()
+	paths, _ := filepath.Glob("/etc/apt/sources.list.d/*")
+	paths = append([]string{"/etc/apt/sources.list"}, paths...)
+	var out []aptSource
+	for _, p := range paths {
+		if !strings.HasSuffix(p, ".list") && !strings.HasSuffix(p, ".sources") {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("read the machine's apt sources: %v", err)
+		}
+		out = append(out, aptSource{path: p, content: b})
+	}
+	if len(out) == 0 {
+		t.Fatal("no apt sources in /etc/apt: the legacy roots install their packages from the machine's own")
+	}
+	return out
 }
 
 // osRelease is /etc/os-release as a map.
