@@ -29,16 +29,15 @@ type recordConn struct {
 	net.Conn
 	raw syscall.RawConn // nil when Conn is not a socket: no read-ahead
 
-	hdr      [recordHeaderLen]byte // the current record's header, as delivered
-	hdrN     int                   // header bytes delivered
-	bodyLeft int                   // body bytes of the current record not yet delivered
-
+	hdr [recordHeaderLen]byte // the current record's header, as delivered
 	// alert is the current record's body when it is an unencrypted
-	// alert (type 21, two bytes: level, description), alertN of it
-	// delivered; see plainAlert.
-	alert   [2]byte
-	alertN  int
-	inAlert bool
+	// alert (type 21, two bytes: level, description), alertN bytes of it
+	// delivered; alertN is -1 for any other record (see plainAlert).
+	// Beside hdr they fill its padding: an idle session holds no more.
+	alert    [2]byte
+	alertN   int8
+	hdrN     int // header bytes delivered
+	bodyLeft int // body bytes of the current record not yet delivered
 
 	ahead *[]byte // read-ahead buffer from bufPool, nil when empty
 	r, w  int     // (*ahead)[r:w] is read but not yet delivered
@@ -71,11 +70,14 @@ func (c *recordConn) Read(p []byte) (int, error) {
 		c.hdrN += copy(c.hdr[c.hdrN:], p[:n])
 		if c.hdrN == recordHeaderLen {
 			c.bodyLeft = int(binary.BigEndian.Uint16(c.hdr[3:5]))
-			c.inAlert, c.alertN = c.hdr[0] == recordTypeAlert && c.bodyLeft == 2, 0
+			c.alertN = -1
+			if c.hdr[0] == recordTypeAlert && c.bodyLeft == len(c.alert) {
+				c.alertN = 0
+			}
 		}
 	} else {
-		if c.inAlert {
-			c.alertN += copy(c.alert[c.alertN:], p[:n])
+		if c.alertN >= 0 {
+			c.alertN += int8(copy(c.alert[c.alertN:], p[:n]))
 		}
 		c.bodyLeft -= n
 	}
@@ -92,7 +94,7 @@ const recordTypeAlert = 21
 // certificate unencrypted; crypto/tls then fails to decrypt it and says
 // only "bad record MAC".
 func (c *recordConn) plainAlert() (uint8, bool) {
-	if !c.inAlert || c.alertN != len(c.alert) || c.bodyLeft != 0 {
+	if int(c.alertN) != len(c.alert) || c.bodyLeft != 0 {
 		return 0, false
 	}
 	return c.alert[1], true
