@@ -138,14 +138,7 @@ func TestGoIMAPIdle(t *testing.T) {
 					if err := c.Login(testUser, testPassword).Wait(); err != nil {
 						t.Fatalf("appender login: %v", err)
 					}
-					app := c.Append("INBOX", int64(len(msg)), nil)
-					if _, err := app.Write(msg); err != nil {
-						t.Fatalf("append write: %v", err)
-					}
-					if err := app.Close(); err != nil {
-						t.Fatalf("append close: %v", err)
-					}
-					if _, err := app.Wait(); err != nil {
+					if _, err := appendMessage(c, msg); err != nil {
 						t.Fatalf("append: %v", err)
 					}
 					if err := c.Logout().Wait(); err != nil {
@@ -155,53 +148,15 @@ func TestGoIMAPIdle(t *testing.T) {
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					exists := make(chan uint32, 16)
-					opts := &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-						Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-							if d.NumMessages != nil {
-								exists <- *d.NumMessages
-							}
-						},
-					}}
-					c := e.dialIMAP(t, tt.starttls, opts)
-					if err := c.Login(testUser, testPassword).Wait(); err != nil {
-						t.Fatalf("login: %v", err)
-					}
-					sel, err := c.Select("INBOX", nil).Wait()
-					if err != nil {
-						t.Fatalf("select: %v", err)
-					}
-					idle, err := c.Idle()
-					if err != nil {
-						t.Fatalf("idle: %v", err)
-					}
-					// Idle returns once Dovecot's "+ idling" has arrived, so Dovecot
-					// is watching the mailbox before the message arrives. The
-					// session then stays quiet for longer than mailfront's relay
-					// takes to park a quiet direction (half a second), so the
-					// EXISTS must wake a parked session: this wait is the scenario
-					// (a client idling), not a synchronisation.
-					time.Sleep(2 * time.Second)
-					tt.deliver(t, tt.msg)
-					want := sel.NumMessages + 1
-					deadline := time.After(30 * time.Second)
-				wait:
-					for {
-						select {
-						case n := <-exists:
-							if n == want {
-								break wait
-							}
-						case <-deadline:
-							t.Fatalf("no EXISTS %d while idling within 30s", want)
-						}
-					}
-					if err := idle.Close(); err != nil {
-						t.Fatalf("idle close: %v", err)
-					}
-					if err := idle.Wait(); err != nil {
-						t.Fatalf("idle end: %v", err)
-					}
+					// The session stays quiet for longer than mailfront's
+					// relay takes to park a quiet direction (half a second)
+					// before the message arrives, so the EXISTS must wake a
+					// parked session: this wait is the scenario (a client
+					// idling), not a synchronisation.
+					c, sel := e.idleThrough(t, tt.starttls, testUser, testPassword, func() {
+						time.Sleep(2 * time.Second)
+						tt.deliver(t, tt.msg)
+					}, 30*time.Second)
 					uid := sel.UIDNext
 					if got := fetchUID(t, c, uid); !bytes.Equal(got, tt.msg) {
 						t.Errorf("UID %d: got %d bytes (%.60q...), want the %d bytes delivered, byte for byte", uid, len(got), got, len(tt.msg))
@@ -280,4 +235,50 @@ func (e *env) pop3Client(t *testing.T, starttls bool) *pop3client.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// idleThrough logs user in through mailfront (implicit TLS, or STARTTLS),
+// selects INBOX and idles; once the server's "+ idling" has come through
+// (it is watching the mailbox), it calls arrive, which puts one message in
+// the INBOX, and waits up to within for the EXISTS that counts it. It ends
+// the IDLE and returns the client, still logged in, and what SELECT said.
+func (e *env) idleThrough(t *testing.T, starttls bool, user, password string, arrive func(), within time.Duration) (*imapclient.Client, *imap.SelectData) {
+	t.Helper()
+	exists := make(chan uint32, 16)
+	opts := &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		},
+	}}
+	c := e.dialIMAP(t, starttls, opts)
+	if err := c.Login(user, password).Wait(); err != nil {
+		t.Fatalf("LOGIN: %v", err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatalf("SELECT: %v", err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatalf("IDLE: %v", err)
+	}
+	arrive()
+	want := sel.NumMessages + 1
+	deadline := time.After(within)
+	for n := uint32(0); n != want; {
+		select {
+		case n = <-exists:
+		case <-deadline:
+			t.Fatalf("no EXISTS %d while idling within %v", want, within)
+		}
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatalf("IDLE end: %v", err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatalf("IDLE: %v", err)
+	}
+	return c, sel
 }

@@ -436,57 +436,19 @@ func hasCapFold(caps []string, c string) bool {
 // EXISTS must come through the relay, and the message be fetched through
 // mailfront as the server serves it directly.
 func legacyIdle(t *testing.T, s *legacyMailServer, e *env) {
-	exists := make(chan uint32, 16)
-	opts := &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-			if d.NumMessages != nil {
-				exists <- *d.NumMessages
-			}
-		},
-	}}
-	c := e.dialIMAP(t, true, opts)
-	if err := c.Login(s.user, s.password).Wait(); err != nil {
-		t.Fatalf("LOGIN: %v", err)
-	}
-	sel, err := c.Select("INBOX", nil).Wait()
-	if err != nil {
-		t.Fatalf("SELECT: %v", err)
-	}
-	idle, err := c.Idle()
-	if err != nil {
-		t.Fatalf("IDLE: %v", err)
-	}
-	// Idle returns once the server's "+ idling" came through: it is
-	// watching the mailbox before the message arrives.
 	msg := newMessage("delivered to " + s.name + " while idling")
-	if s.deliver != nil {
-		s.deliver(t, msg)
-	} else {
+	c, sel := e.idleThrough(t, true, s.user, s.password, func() {
+		if s.deliver != nil {
+			s.deliver(t, msg)
+			return
+		}
 		d := s.directIMAP(t, nil)
 		if _, err := appendMessage(d, msg); err != nil {
 			t.Fatalf("APPEND, directly: %v", err)
 		}
 		d.Logout().Wait()
-	}
+	}, legacyIdleWait)
 	want := sel.NumMessages + 1
-	deadline := time.After(legacyIdleWait)
-wait:
-	for {
-		select {
-		case n := <-exists:
-			if n == want {
-				break wait
-			}
-		case <-deadline:
-			t.Fatalf("no EXISTS %d while idling within %v", want, legacyIdleWait)
-		}
-	}
-	if err := idle.Close(); err != nil {
-		t.Fatalf("IDLE end: %v", err)
-	}
-	if err := idle.Wait(); err != nil {
-		t.Fatalf("IDLE: %v", err)
-	}
 	got := fetchSeq(t, c, want)
 	c.Logout().Wait()
 	d := s.directIMAP(t, nil)
