@@ -61,6 +61,9 @@ type guardState struct {
 		Score       float64   `json:"score"`
 		NextAttempt time.Time `json:"next_attempt"`
 	} `json:"penalised"`
+	Stats struct {
+		DelaysApplied uint64 `json:"delays_applied"`
+	} `json:"stats"`
 }
 
 // checkAdmin checks /healthz answers 200 and /readyz does once the
