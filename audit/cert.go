@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -34,8 +35,8 @@ func (t *target) certChecks(state tls.ConnectionState) {
 	}
 	leaf := state.PeerCertificates[0]
 	t.chain(leaf, state.PeerCertificates[1:])
-	if err := leaf.VerifyHostname(t.name); err != nil {
-		t.add(IDCertName, High, "the certificate is for "+certNames(leaf)+", not "+t.name, certFix)
+	if seen, fix := nameMismatch(leaf, t.name); seen != "" {
+		t.add(IDCertName, High, seen, fix)
 	} else {
 		t.add(IDCertName, OK, "the certificate is for "+t.name, "")
 	}
@@ -67,7 +68,7 @@ func (t *target) chain(leaf *x509.Certificate, rest []*x509.Certificate) {
 	switch {
 	case err == nil:
 		t.add(IDCertChain, OK, fmt.Sprintf("trusted: issued by %s, a chain of %d", issuerName(leaf), len(chains[0])), "")
-	case errors.As(err, &unknown) && len(rest) == 0 && leaf.CheckSignatureFrom(leaf) == nil:
+	case errors.As(err, &unknown) && selfSigned(leaf):
 		t.add(IDCertChain, Critical, "not trusted: self-signed ("+issuerName(leaf)+")", certFix+"; with a private CA, check with --ca FILE")
 	case errors.As(err, &unknown):
 		t.add(IDCertChain, Critical, "not trusted: issued by "+issuerName(leaf)+", which no trusted root vouches for (or an intermediate is missing)",
@@ -189,6 +190,35 @@ func fixIf(sev Severity, fix string) string {
 		return fix
 	}
 	return ""
+}
+
+// selfSigned says whether leaf signed itself. A self-signed server
+// certificate is seldom a CA (certtool's, as Courier's postinst makes,
+// says CA:FALSE), so the signature is checked without the constraints
+// CheckSignatureFrom applies to a parent.
+func selfSigned(leaf *x509.Certificate) bool {
+	return bytes.Equal(leaf.RawIssuer, leaf.RawSubject) &&
+		leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil
+}
+
+// nameMismatch says why leaf is not for name, and what to do; "" when it
+// is. A certificate that names it only in its subject's common name, with
+// no subject alternative name, is not for it: RFC 6125 clients (Go,
+// browsers) no longer read the common name, and the operator must hear
+// that, not "for localhost, not localhost".
+func nameMismatch(leaf *x509.Certificate, name string) (seen, fix string) {
+	if leaf.VerifyHostname(name) == nil {
+		return "", ""
+	}
+	if cn := leaf.Subject.CommonName; cn != "" && len(leaf.DNSNames) == 0 && len(leaf.IPAddresses) == 0 {
+		asSAN := *leaf
+		asSAN.DNSNames = []string{cn}
+		if strings.EqualFold(cn, name) || asSAN.VerifyHostname(name) == nil {
+			return "the certificate names " + name + " only in its subject's common name, with no subject alternative name: clients that follow RFC 6125 (Go, browsers) refuse it",
+				"reissue the certificate with " + name + " as a subject alternative name (every ACME certificate has one), or put mailfront in front with one (it obtains and renews it)"
+		}
+	}
+	return "the certificate is for " + certNames(leaf) + ", not " + name, certFix
 }
 
 // certNames lists the names a certificate is for.

@@ -168,7 +168,15 @@ func TestScripted(t *testing.T) {
 		{"expired certificate", with(cleanIMAP, func(s *script) { s.tls = serverTLS(expired, "imap") }), IMAP,
 			map[string]Severity{IDCertExpiry: Critical, IDCertChain: OK}, map[string]string{IDCertExpiry: "expired"}, ExitFailed},
 		{"certificate for another name", with(cleanIMAP, func(s *script) { s.tls = serverTLS(p.ca.Leaf(t, "other.example"), "imap") }), IMAP,
-			map[string]Severity{IDCertName: High, IDCertNameNoSNI: Medium}, map[string]string{IDCertName: "other.example"}, ExitFailed},
+			map[string]Severity{IDCertName: High, IDCertNameNoSNI: OK}, map[string]string{IDCertName: "other.example", IDCertNameNoSNI: "same certificate"}, ExitFailed},
+		// What certtool makes for Courier's postinst: the name in the
+		// common name only, and no SAN.
+		{"certificate naming localhost in its common name only", with(cleanIMAP, func(s *script) {
+			s.tls = serverTLS(leafWith(t, p.ca, testpki.NewKey(t), func(c *x509.Certificate) { c.DNSNames, c.IPAddresses = nil, nil }), "imap")
+		}), IMAP, map[string]Severity{IDCertName: High, IDCertNameNoSNI: OK, IDCertChain: OK},
+			map[string]string{IDCertName: "names localhost only in its subject's common name"}, ExitFailed},
+		{"self-signed certificate that is no CA", with(cleanIMAP, func(s *script) { s.tls = serverTLS(selfSignedLeaf(t), "imap") }), IMAP,
+			map[string]Severity{IDCertChain: Critical, IDCertName: OK}, map[string]string{IDCertChain: "self-signed"}, ExitFailed},
 		{"untrusted certificate", with(cleanIMAP, func(s *script) { s.tls = untrusted }), IMAP, map[string]Severity{IDCertChain: Critical}, nil, ExitFailed},
 		{"TLS 1.0 only", with(cleanIMAP, func(s *script) { s.tls = tls10 }), IMAP,
 			map[string]Severity{IDTLS10: High, IDTLS11: OK, IDTLS12: High, IDTLS13: Low}, nil, ExitFailed},
@@ -208,6 +216,29 @@ func mustStapleLeaf(t *testing.T, ca *testpki.CA) tls.Certificate {
 	return leafWith(t, ca, key, func(c *x509.Certificate) {
 		c.ExtraExtensions = []pkix.Extension{{Id: oidTLSFeature, Value: value}}
 	})
+}
+
+// selfSignedLeaf is a certificate for localhost that signed itself and
+// says it is no CA, as certtool's and openssl req -x509's often do.
+func selfSignedLeaf(t *testing.T) tls.Certificate {
+	t.Helper()
+	key := testpki.NewKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"Courier Mail Server"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  false,
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // rsaLeaf is a leaf with an RSA key of the given size.

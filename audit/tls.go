@@ -94,7 +94,7 @@ func (t *target) tlsChecks(d dialogue, state tls.ConnectionState) {
 	t.certChecks(state)
 	versions := []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13}
 	results := make([]probeResult, len(versions))
-	fns := []func(){t.noSNI}
+	fns := []func(){func() { t.noSNI(state) }}
 	if !t.kind.implicitTLS() {
 		fns = append(fns, func() { d.inject(t) })
 	}
@@ -178,7 +178,7 @@ func (t *target) suiteChecks() {
 
 // noSNI checks the certificate a client gets without SNI: many mail
 // clients send none, after STARTTLS especially.
-func (t *target) noSNI() {
+func (t *target) noSNI(main tls.ConnectionState) {
 	if t.sni == "" {
 		return // no SNI is what the main connection did
 	}
@@ -191,11 +191,15 @@ func (t *target) noSNI() {
 	case r.err != nil:
 		t.add(IDCertNameNoSNI, Medium, "a client without SNI gets no TLS: "+describe(r.err, t.step),
 			"serve a default certificate for "+t.name+" to clients that send no SNI")
-	case r.state.PeerCertificates[0].VerifyHostname(t.name) != nil:
-		t.add(IDCertNameNoSNI, Medium, "a client without SNI gets a certificate for "+certNames(r.state.PeerCertificates[0])+", not "+t.name,
-			"make the certificate for "+t.name+" the default one, served without SNI")
-	default:
+	case r.state.PeerCertificates[0].VerifyHostname(t.name) == nil:
 		t.add(IDCertNameNoSNI, OK, "a client without SNI gets a certificate for "+t.name, "")
+	case len(main.PeerCertificates) > 0 && r.state.PeerCertificates[0].Equal(main.PeerCertificates[0]):
+		// What is wrong with its name is cert-name's finding, once.
+		t.add(IDCertNameNoSNI, OK, "a client without SNI gets the same certificate as with SNI", "")
+	default:
+		seen, _ := nameMismatch(r.state.PeerCertificates[0], t.name)
+		t.add(IDCertNameNoSNI, Medium, "a client without SNI gets another certificate: "+seen,
+			"make the certificate for "+t.name+" the default one, served without SNI")
 	}
 }
 
