@@ -3,9 +3,13 @@
 package integration
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -299,4 +303,126 @@ func agreeWithTestssl(t *testing.T, rep checkReport, addr, host, starttls, caFil
 	theirChain := theirs[chain.TestSSL].Finding
 	compare("certificate chain trusted", chain, chain.Severity == "ok", strings.HasPrefix(theirChain, "passed"),
 		expired && strings.Contains(theirChain, "expired"))
+}
+
+// TestCheckCourier: Courier as Debian 12 ships it (startShipped), a
+// server no one here configured to pass. mailfront check must say what
+// an operator of it needs to hear, and each verdict is shown true here:
+//   - both plaintext ports offer STARTTLS/STLS yet take a login before
+//     it, and the throwaway login is checked: Courier's own log says
+//     LOGIN FAILED for it;
+//   - Courier's POP3 (courier-pop 1.0.16) runs a command sent with STLS
+//     in the same segment, inside TLS (CVE-2021-38084, fixed in 1.1.5),
+//     and its IMAP does not: a raw client injecting CAPA or CAPABILITY
+//     shows both;
+//   - every port serves the postinst's certificate: self-signed, and
+//     naming localhost in its common name only, which RFC 6125 clients
+//     refuse; TLS 1.0 and 1.1 are on (GnuTLS's defaults), and so are
+//     TLS 1.2 suites without forward secrecy or AEAD.
+//
+// testssl.sh agrees on the TLS versions and certificate verdicts, over
+// implicit TLS (IMAPS) and after STLS (POP3).
+func TestCheckCourier(t *testing.T) {
+	c := startCourier(t)
+	s := c.startShipped(t)
+	args := []string{"--ports", port(s.imap) + "," + port(s.imaps) + "," + port(s.pop3) + "," + port(s.pop3s), "--sni", "localhost", "127.0.0.1"}
+	mark := c.log.size()
+	rep, r := runCheck(t, args...)
+	if r.code != 2 {
+		t.Errorf("got exit %d, want 2", r.code)
+	}
+	tlsFindings := map[string]string{
+		"tls-1.0": "high", "tls-1.1": "high", "tls-1.2": "ok", "tls-1.3": "ok",
+		"cipher-cbc": "low", "cipher-no-fs": "medium", "alpaca": "low",
+		"cert-chain": "critical", "cert-name": "high", "cert-name-no-sni": "ok", "cert-expiry": "ok",
+	}
+	plain := map[string]string{"starttls": "ok", "login-before-tls": "high", "plaintext-login": "critical", "starttls-injection": "ok"}
+	with := func(m map[string]string, more map[string]string) map[string]string {
+		out := map[string]string{}
+		for _, src := range []map[string]string{tlsFindings, m, more} {
+			for k, v := range src {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	wantCheck(t, rep, s.imap, with(plain, nil), args)
+	wantCheck(t, rep, s.pop3, with(plain, map[string]string{"starttls-injection": "critical"}), args)
+	wantCheck(t, rep, s.imaps, with(map[string]string{"implicit-tls": "ok"}, nil), args)
+	wantCheck(t, rep, s.pop3s, with(map[string]string{"implicit-tls": "ok"}, nil), args)
+	for _, addr := range []string{s.imap, s.imaps, s.pop3, s.pop3s} {
+		f := rep.at(addr)
+		if !strings.Contains(f["cert-chain"].Seen, "self-signed") || !strings.Contains(f["cert-name"].Seen, "only in its subject's common name") {
+			t.Errorf("port %s: cert-chain %q, cert-name %q; want them to say self-signed, and the name in the common name only", port(addr), f["cert-chain"].Seen, f["cert-name"].Seen)
+		}
+	}
+
+	// The throwaway logins reached Courier's password check.
+	for _, server := range []string{"imapd-shipped", "pop3d-shipped"} {
+		c.log.wait(t, mark, regexp.MustCompile(server+`(\[\d+\])?: (INFO: )?LOGIN FAILED, user=`+regexp.QuoteMeta(rep.Throwaway)+`,`), c.procs[server].exited)
+	}
+	// The injection verdicts, shown by a client of the test's own.
+	for _, tt := range []struct {
+		addr, proto string
+		want        bool
+	}{{s.pop3, "pop3", true}, {s.imap, "imap", false}} {
+		if got := injected(t, tt.addr, tt.proto); got != tt.want {
+			t.Errorf("%s on %s: a command sent with the upgrade answered inside TLS: %v, want %v", tt.proto, port(tt.addr), got, tt.want)
+		}
+	}
+
+	// One port of each kind: the four serve the same TLS (about 15 s a
+	// testssl.sh run).
+	agreeWithTestssl(t, rep, s.imaps, "localhost", "", "")
+	agreeWithTestssl(t, rep, s.pop3, "localhost", "pop3", "")
+}
+
+// injected sends STARTTLS (IMAP) or STLS (POP3) and a capability command
+// in one write, completes the handshake, and logs out: it says whether
+// the capability command was answered inside TLS (the STARTTLS command
+// injection of CVE-2011-0411). Everything the server says inside TLS is
+// read until it closes, so no timeout decides.
+func injected(t *testing.T, addr, proto string) bool {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, clientTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(clientTimeout))
+	br := bufio.NewReader(conn)
+	readLine := func() string {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s %s: %v after %q", proto, addr, err, l)
+		}
+		return l
+	}
+	readLine() // the greeting
+	upgrade, inject, done, logout := "STLS\r\n", "CAPA\r\n", "+OK", "QUIT\r\n"
+	if proto == "imap" {
+		upgrade, inject, done, logout = "a STARTTLS\r\n", "b CAPABILITY\r\n", "a OK", "c LOGOUT\r\n"
+	}
+	if _, err := conn.Write([]byte(upgrade + inject)); err != nil {
+		t.Fatal(err)
+	}
+	for l := readLine(); !strings.HasPrefix(l, done); l = readLine() {
+		if strings.HasPrefix(l, "-ERR") || strings.HasPrefix(l, "a NO") || strings.HasPrefix(l, "a BAD") {
+			t.Fatalf("%s %s: the upgrade was refused: %q", proto, addr, l)
+		}
+	}
+	if br.Buffered() > 0 {
+		t.Fatalf("%s %s: the injected command was answered before TLS", proto, addr)
+	}
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+	if _, err := tc.Write([]byte(logout)); err != nil {
+		t.Fatalf("%s %s: TLS: %v", proto, addr, err)
+	}
+	inside, _ := io.ReadAll(tc)
+	t.Logf("%s %s: inside TLS after %q: %q", proto, addr, logout, inside)
+	if proto == "imap" {
+		return bytes.Contains(inside, []byte("\r\nb OK")) || bytes.HasPrefix(inside, []byte("* CAPABILITY"))
+	}
+	// CAPA's answer is a list ending in a line of its own: ".".
+	return bytes.Contains(inside, []byte("\r\n.\r\n"))
 }

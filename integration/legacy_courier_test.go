@@ -60,14 +60,19 @@ LOGGEROPTS=""
 `
 
 // courierServer starts one of Courier's servers the way Debian's
-// /usr/sbin/imapd and /usr/sbin/pop3d do (Debian's settings from
-// /etc/courier, couriertcpd, the login program, the server), in the
-// foreground under courierlogger, which sends their messages to syslog:
-// %[1]s is the settings file, %[2]s the overrides, %[3]d the port, %[4]s
-// the programs, %[5]s the name in syslog.
+// /usr/sbin/imapd, imapd-ssl, pop3d and pop3d-ssl do (Debian's settings
+// from /etc/courier, the TLS session cache, couriertcpd, the login
+// program, the server), in the foreground under courierlogger, which
+// sends their messages to syslog: %[1]s is the settings file (its -ssl
+// companion is read too, as Debian's scripts do), %[2]s the overrides,
+// %[3]d the port, %[4]s the programs, %[5]s the name in syslog.
 const courierServer = `set -a
 . %[1]s
+. %[1]s-ssl
 %[2]s
+if [ -n "$TLS_CACHEFILE" ] && [ ! -f "$TLS_CACHEFILE" ]; then
+	touch "$TLS_CACHEFILE" && chown courier:courier "$TLS_CACHEFILE" && chmod 600 "$TLS_CACHEFILE"
+fi
 exec /usr/sbin/courierlogger -name=%[5]s /usr/sbin/couriertcpd -address=127.0.0.1 -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP $TCPDOPTS %[3]d %[4]s Maildir`
 
 // courierOverrides change Debian's settings for mailfront: no STARTTLS
@@ -226,18 +231,74 @@ func (c *courier) startAuthd(t *testing.T) {
 	}
 }
 
+// Courier's login programs and servers, as Debian's scripts start them.
+const (
+	courierIMAPPrograms = "/usr/lib/courier/courier/imaplogin /usr/bin/imapd"
+	courierPOP3Programs = "/usr/lib/courier/courier/courierpop3login /usr/lib/courier/courier/courierpop3d"
+	// courierTLS runs the login program behind couriertls, as imapd-ssl
+	// and pop3d-ssl do.
+	courierTLS = "$COURIERTLS -server -tcpd -user=courier "
+)
+
+// courierStart is one of Courier's servers to start: its name in syslog
+// and for stop, its settings file, overrides and programs.
+type courierStart struct{ name, settings, overrides, programs, addr string }
+
 // startServers starts imapd and pop3d on c's ports.
 func (c *courier) startServers(t *testing.T) {
 	t.Helper()
-	for _, s := range []struct{ name, settings, programs, addr string }{
-		{"imapd", "/etc/courier/imapd", "/usr/lib/courier/courier/imaplogin /usr/bin/imapd", c.imapAddr},
-		{"pop3d", "/etc/courier/pop3d", "/usr/lib/courier/courier/courierpop3login /usr/lib/courier/courier/courierpop3d", c.pop3Addr},
-	} {
+	c.startEach(t, []courierStart{
+		{"imapd", "/etc/courier/imapd", courierOverrides["imapd"], courierIMAPPrograms, c.imapAddr},
+		{"pop3d", "/etc/courier/pop3d", courierOverrides["pop3d"], courierPOP3Programs, c.pop3Addr},
+	})
+}
+
+// startEach starts each server and waits until its port takes
+// connections.
+func (c *courier) startEach(t *testing.T, servers []courierStart) {
+	t.Helper()
+	for _, s := range servers {
 		p, _ := strconv.Atoi(port(s.addr))
-		script := fmt.Sprintf(courierServer, s.settings, courierOverrides[s.name], p, s.programs, s.name)
+		script := fmt.Sprintf(courierServer, s.settings, s.overrides, p, s.programs, s.name)
 		c.start(t, s.name, "/usr/bin/env", "-i", "/bin/sh", "-c", script)
 		waitPort(t, s.addr, c.procs[s.name].exited)
 	}
+}
+
+// courierShipped is where startShipped's servers listen.
+type courierShipped struct{ imap, imaps, pop3, pop3s string }
+
+// startShipped starts Courier's four servers as Debian 12 ships them, on
+// ports of their own beside c's: imapd and pop3d with STARTTLS/STLS and
+// plaintext logins allowed before it (IMAP_TLS_REQUIRED=0,
+// POP3_TLS_REQUIRED=0), imapd-ssl and pop3d-ssl with implicit TLS,
+// through couriertls (GnuTLS) with Debian's TLS settings and the
+// self-signed certificates its postinst makes (mkimapdcert,
+// mkpop3dcert), made afresh here so that a cached root's are never
+// older than the run. Only the per-address limit is raised, as for c's.
+func (c *courier) startShipped(t *testing.T) courierShipped {
+	t.Helper()
+	for _, name := range []string{"imapd", "pop3d"} {
+		pem := inRoot(c.root, "/etc/courier/"+name+".pem")
+		if err := os.Remove(pem); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		runInRoot(t, c.root, nil, "mk"+name+"cert")
+	}
+	ports := freePorts(t, 4)
+	addr := func(i int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])) }
+	s := courierShipped{imap: addr(0), imaps: addr(1), pop3: addr(2), pop3s: addr(3)}
+	c.startEach(t, []courierStart{
+		// /usr/sbin/imapd: IMAP_STARTTLS=$IMAPDSTARTTLS (YES).
+		{"imapd-shipped", "/etc/courier/imapd", "MAXPERIP=1000\nIMAP_STARTTLS=$IMAPDSTARTTLS", courierIMAPPrograms, s.imap},
+		// /usr/sbin/imapd-ssl: IMAP_TLS=1.
+		{"imapd-ssl", "/etc/courier/imapd", "MAXPERIP=1000\nIMAP_TLS=1", courierTLS + courierIMAPPrograms, s.imaps},
+		// /usr/sbin/pop3d: pop3d-ssl's POP3_STARTTLS=YES as it is.
+		{"pop3d-shipped", "/etc/courier/pop3d", "MAXPERIP=1000", courierPOP3Programs, s.pop3},
+		// /usr/sbin/pop3d-ssl.
+		{"pop3d-ssl", "/etc/courier/pop3d", "MAXPERIP=1000\nPOP3_TLS=1\nPOP3_STARTTLS=NO\nPOP3_TLS_REQUIRED=0", courierTLS + courierPOP3Programs, s.pop3s},
+	})
+	return s
 }
 
 // stopServers stops imapd and pop3d (not authdaemond) and waits until
