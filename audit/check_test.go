@@ -222,23 +222,9 @@ func mustStapleLeaf(t *testing.T, ca *testpki.CA) tls.Certificate {
 // says it is no CA, as certtool's and openssl req -x509's often do.
 func selfSignedLeaf(t *testing.T) tls.Certificate {
 	t.Helper()
-	key := testpki.NewKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"Courier Mail Server"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  false,
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return leafWith(t, nil, testpki.NewKey(t), func(c *x509.Certificate) {
+		c.BasicConstraintsValid, c.IsCA = true, false
+	})
 }
 
 // rsaLeaf is a leaf with an RSA key of the given size.
@@ -251,7 +237,8 @@ func rsaLeaf(t *testing.T, ca *testpki.CA, bits int) tls.Certificate {
 	return leafWith(t, ca, key, func(*x509.Certificate) {})
 }
 
-// leafWith signs a leaf for localhost and 127.0.0.1 with ca, changed by mod.
+// leafWith signs a leaf for localhost and 127.0.0.1 with ca (or with its
+// own key when ca is nil), changed by mod.
 func leafWith(t *testing.T, ca *testpki.CA, key crypto.Signer, mod func(*x509.Certificate)) tls.Certificate {
 	t.Helper()
 	tmpl := &x509.Certificate{
@@ -265,6 +252,13 @@ func leafWith(t *testing.T, ca *testpki.CA, key crypto.Signer, mod func(*x509.Ce
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
 	mod(tmpl)
+	if ca == nil {
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
 		t.Fatal(err)

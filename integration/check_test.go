@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -337,19 +338,18 @@ func TestCheckCourier(t *testing.T) {
 		"cert-chain": "critical", "cert-name": "high", "cert-name-no-sni": "ok", "cert-expiry": "ok",
 	}
 	plain := map[string]string{"starttls": "ok", "login-before-tls": "high", "plaintext-login": "critical", "starttls-injection": "ok"}
-	with := func(m map[string]string, more map[string]string) map[string]string {
-		out := map[string]string{}
-		for _, src := range []map[string]string{tlsFindings, m, more} {
-			for k, v := range src {
-				out[k] = v
-			}
+	with := func(more ...map[string]string) map[string]string {
+		out := maps.Clone(tlsFindings)
+		for _, m := range more {
+			maps.Copy(out, m)
 		}
 		return out
 	}
-	wantCheck(t, rep, s.imap, with(plain, nil), args)
+	implicit := map[string]string{"implicit-tls": "ok"}
+	wantCheck(t, rep, s.imap, with(plain), args)
 	wantCheck(t, rep, s.pop3, with(plain, map[string]string{"starttls-injection": "critical"}), args)
-	wantCheck(t, rep, s.imaps, with(map[string]string{"implicit-tls": "ok"}, nil), args)
-	wantCheck(t, rep, s.pop3s, with(map[string]string{"implicit-tls": "ok"}, nil), args)
+	wantCheck(t, rep, s.imaps, with(implicit), args)
+	wantCheck(t, rep, s.pop3s, with(implicit), args)
 	for _, addr := range []string{s.imap, s.imaps, s.pop3, s.pop3s} {
 		f := rep.at(addr)
 		if !strings.Contains(f["cert-chain"].Seen, "self-signed") || !strings.Contains(f["cert-name"].Seen, "only in its subject's common name") {
